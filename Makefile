@@ -1,0 +1,34 @@
+# The two commands: `make run` and `make test`. Everything they need is installed from this repo's files.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+EMBED := couchdb_embedded
+
+.PHONY: run test setup lint bench clean
+
+$(BIN)/fieldsync: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+$(EMBED)/node_modules/.installed: $(EMBED)/package.json $(EMBED)/package-lock.json
+	cd $(EMBED) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(BIN)/fieldsync $(EMBED)/node_modules/.installed
+
+run: setup
+	$(BIN)/fieldsync serve --seed-demo
+
+test: setup
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(EMBED)/node_modules .pytest_cache
