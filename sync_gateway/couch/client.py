@@ -1,0 +1,387 @@
+"""The one module that speaks HTTP to CouchDB.
+
+An async client on a pooled ``httpx.AsyncClient``. Bodies are CouchDB's JSON documents as plain
+dicts. Every transport failure becomes :class:`CouchUnavailable` and every error status the
+matching :class:`CouchHTTPError` subclass (see ``errors.py``), carrying CouchDB's ``error`` and
+``reason``. Change feeds are async iterators that read the response line by line, so a feed is
+never held whole in memory: ``changes_stream`` for continuous feeds, ``iter_changes`` to page
+through a normal feed in bounded batches.
+
+Paths: database names are percent-encoded whole (``a/b`` → ``a%2Fb``); document ids keep the
+slash of the ``_design/`` and ``_local/`` prefixes and encode the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import httpx
+import orjson
+
+from .errors import CouchError, CouchNotFound, CouchUnavailable, error_for_status
+
+JSON_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
+# A compressed feed is buffered by the server's gzip layer until it fills a block, which would
+# hold back live changes and heartbeats: feeds are always asked for uncompressed.
+STREAM_HEADERS = {"Accept": "application/json", "Accept-Encoding": "identity"}
+
+
+def db_path(db: str) -> str:
+    return "/" + quote(db, safe="")
+
+
+def doc_path(db: str, doc_id: str) -> str:
+    for prefix in ("_design/", "_local/"):
+        if doc_id.startswith(prefix):
+            return f"{db_path(db)}/{prefix}{quote(doc_id[len(prefix):], safe='')}"
+    return f"{db_path(db)}/{quote(doc_id, safe='')}"
+
+
+def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """Split ``http://user:pw@host:port/`` into the bare URL and the basic-auth pair."""
+    parts = urlsplit(url)
+    auth = None
+    if parts.username is not None:
+        from urllib.parse import unquote
+
+        auth = (unquote(parts.username), unquote(parts.password or ""))
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", "")), auth
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value)
+
+
+@dataclass(frozen=True)
+class ChangesPage:
+    """One page of a normal or longpoll ``_changes`` feed."""
+
+    results: list[dict[str, Any]]
+    last_seq: Any
+    pending: int | None
+
+
+class CouchClient:
+    """Async CouchDB HTTP client. Create once; close with :meth:`aclose`."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 30.0,
+        max_connections: int = 200,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url, auth = split_credentials(url)
+        self.auth = auth
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            auth=auth,
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Send one request and return the decoded JSON answer, raising our errors."""
+        body = dumps(json) if json is not None else content
+        try:
+            resp = await self._http.request(
+                method, path, params=_encode_params(params), content=body,
+                headers=headers or JSON_HEADERS,
+            )
+        except httpx.TransportError as exc:
+            raise CouchUnavailable(f"CouchDB at {self.url} did not answer: {exc!r}") from exc
+        if resp.status_code >= 400:
+            raise _error_from(resp, path)
+        return orjson.loads(resp.content) if resp.content else None
+
+    async def send_raw(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
+        """Send a prepared request as is (the gateway's pass-through); statuses are not raised."""
+        try:
+            return await self._http.send(request, stream=stream)
+        except httpx.TransportError as exc:
+            raise CouchUnavailable(f"CouchDB at {self.url} did not answer: {exc!r}") from exc
+
+    def build_request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        headers: Mapping[str, str] | None = None,
+        content: Any = None,
+        timeout: httpx.Timeout | None = None,
+    ) -> httpx.Request:
+        extensions = {"timeout": timeout.as_dict()} if timeout is not None else None
+        return self._http.build_request(
+            method, path, params=params, headers=headers, content=content,
+            extensions=extensions,
+        )
+
+    # -- server and databases ---------------------------------------------------------------
+
+    async def server_info(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("GET", "/")
+        return result
+
+    async def all_dbs(self) -> list[str]:
+        result: list[str] = await self.request("GET", "/_all_dbs")
+        return result
+
+    async def create_db(self, db: str, *, exist_ok: bool = True) -> bool:
+        """Create a database; return False when it already existed (and ``exist_ok``)."""
+        from .errors import CouchPreconditionFailed
+
+        try:
+            await self.request("PUT", db_path(db))
+        except CouchPreconditionFailed:
+            if not exist_ok:
+                raise
+            return False
+        return True
+
+    async def delete_db(self, db: str, *, missing_ok: bool = True) -> None:
+        try:
+            await self.request("DELETE", db_path(db))
+        except CouchNotFound:
+            if not missing_ok:
+                raise
+
+    async def db_info(self, db: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("GET", db_path(db))
+        return result
+
+    async def db_exists(self, db: str) -> bool:
+        try:
+            await self.db_info(db)
+        except CouchNotFound:
+            return False
+        return True
+
+    # -- documents ---------------------------------------------------------------------------
+
+    async def get(self, db: str, doc_id: str, **params: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("GET", doc_path(db, doc_id), params=params)
+        return result
+
+    async def get_or_none(self, db: str, doc_id: str, **params: Any) -> dict[str, Any] | None:
+        try:
+            return await self.get(db, doc_id, **params)
+        except CouchNotFound:
+            return None
+
+    async def put(self, db: str, doc: Mapping[str, Any], **params: Any) -> dict[str, Any]:
+        """Create or update one document; 409 raises :class:`CouchConflict`."""
+        result: dict[str, Any] = await self.request(
+            "PUT", doc_path(db, doc["_id"]), json=doc, params=params
+        )
+        return result
+
+    async def delete(self, db: str, doc_id: str, rev: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request(
+            "DELETE", doc_path(db, doc_id), params={"rev": rev}
+        )
+        return result
+
+    async def open_revs(
+        self, db: str, doc_id: str, revs: Sequence[str] | str = "all", *, history: bool = True
+    ) -> list[dict[str, Any]]:
+        """The given (or all) leaf revisions: a list of ``{"ok": doc}`` / ``{"missing": rev}``."""
+        params: dict[str, Any] = {"open_revs": revs if revs == "all" else list(revs)}
+        if history:
+            params["revs"] = True
+        result: list[dict[str, Any]] = await self.request(
+            "GET", doc_path(db, doc_id), params=params, headers={"Accept": "application/json"}
+        )
+        return result
+
+    async def all_docs(
+        self, db: str, *, keys: Sequence[str] | None = None, **params: Any
+    ) -> dict[str, Any]:
+        path = f"{db_path(db)}/_all_docs"
+        if keys is not None:
+            result: dict[str, Any] = await self.request(
+                "POST", path, params=params, json={"keys": list(keys)}
+            )
+            return result
+        result = await self.request("GET", path, params=params)
+        return result
+
+    async def bulk_docs(
+        self, db: str, docs: Sequence[Mapping[str, Any]], *, new_edits: bool = True
+    ) -> list[dict[str, Any]]:
+        """Write many documents; the answer has one ``{"id","rev"}`` or ``{"id","error"}`` each."""
+        body: dict[str, Any] = {"docs": list(docs)}
+        if not new_edits:
+            body["new_edits"] = False
+        result: list[dict[str, Any]] = await self.request(
+            "POST", f"{db_path(db)}/_bulk_docs", json=body
+        )
+        return result
+
+    async def bulk_get(
+        self, db: str, docs: Sequence[Mapping[str, str]], *, revs: bool = True
+    ) -> list[dict[str, Any]]:
+        """``_bulk_get``: the answer's ``results`` (each ``{"id", "docs": [{"ok"|"error"}]}``)."""
+        result = await self.request(
+            "POST", f"{db_path(db)}/_bulk_get", params={"revs": revs} if revs else None,
+            json={"docs": list(docs)},
+        )
+        out: list[dict[str, Any]] = result["results"]
+        return out
+
+    async def revs_diff(self, db: str, revs: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request(
+            "POST", f"{db_path(db)}/_revs_diff", json={k: list(v) for k, v in revs.items()}
+        )
+        return result
+
+    async def get_local(self, db: str, local_id: str) -> dict[str, Any] | None:
+        return await self.get_or_none(db, f"_local/{local_id}")
+
+    async def put_local(self, db: str, local_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        doc = {**body, "_id": f"_local/{local_id}"}
+        return await self.put(db, doc)
+
+    # -- change feeds ------------------------------------------------------------------------
+
+    async def changes(
+        self,
+        db: str,
+        *,
+        since: Any = 0,
+        limit: int | None = None,
+        feed: str = "normal",
+        **params: Any,
+    ) -> ChangesPage:
+        """One page of a normal (or longpoll) feed; ``limit`` bounds its size."""
+        query: dict[str, Any] = {"since": since, "feed": feed, **params}
+        if limit is not None:
+            query["limit"] = limit
+        result = await self.request(
+            "GET", f"{db_path(db)}/_changes", params=query,
+        )
+        return ChangesPage(result["results"], result["last_seq"], result.get("pending"))
+
+    async def iter_changes(
+        self, db: str, *, since: Any = 0, batch_size: int = 500, **params: Any
+    ) -> AsyncIterator[ChangesPage]:
+        """Page through a normal feed from ``since`` to its end, ``batch_size`` rows at a time."""
+        while True:
+            page = await self.changes(db, since=since, limit=batch_size, **params)
+            if page.results:
+                yield page
+            if len(page.results) < batch_size or page.last_seq == since:
+                return
+            since = page.last_seq
+
+    async def changes_stream(
+        self,
+        db: str,
+        *,
+        since: Any = "now",
+        heartbeat_ms: int = 10_000,
+        **params: Any,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """A continuous feed as an async iterator of change rows; runs until cancelled.
+
+        Heartbeats keep the connection alive and are skipped; the read timeout is a few
+        heartbeats, so a silently dead server is noticed as :class:`CouchUnavailable`.
+        """
+        query = _encode_params(
+            {"feed": "continuous", "since": since, "heartbeat": heartbeat_ms, **params}
+        )
+        read_timeout = heartbeat_ms / 1000 * 3 + 5
+        timeout = httpx.Timeout(read_timeout, connect=5.0)
+        path = f"{db_path(db)}/_changes"
+        try:
+            async with self._http.stream(
+                "GET", path, params=query, timeout=timeout, headers=STREAM_HEADERS
+            ) as resp:
+                if resp.status_code >= 400:
+                    await resp.aread()
+                    raise _error_from(resp, path)
+                async for line in resp.aiter_lines():
+                    if not line.strip():
+                        continue
+                    row = orjson.loads(line)
+                    if "id" not in row and "last_seq" in row:
+                        return
+                    yield row
+        except httpx.TransportError as exc:
+            raise CouchUnavailable(f"change feed of {db} broke: {exc!r}") from exc
+
+    @asynccontextmanager
+    async def raw_stream(self, request: httpx.Request) -> AsyncIterator[httpx.Response]:
+        """Send a prepared request and keep its body unread for streaming; closes it after."""
+        resp = await self.send_raw(request, stream=True)
+        try:
+            yield resp
+        finally:
+            await resp.aclose()
+
+
+def _encode_params(params: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """CouchDB wants JSON in query values: booleans ``true``, lists and keys as JSON text."""
+    if params is None:
+        return None
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        elif isinstance(value, int | float):
+            out[key] = str(value)
+        elif isinstance(value, list | dict) or key in {"key", "startkey", "endkey", "start_key",
+                                                       "end_key"}:
+            out[key] = orjson.dumps(value).decode()
+        else:
+            out[key] = str(value)
+    return out
+
+
+def _error_from(resp: httpx.Response, path: str) -> CouchError:
+    try:
+        body = orjson.loads(resp.content)
+        error, reason = str(body.get("error", "")), str(body.get("reason", ""))
+    except (orjson.JSONDecodeError, AttributeError):
+        error, reason = "unknown_error", resp.text[:200]
+    return error_for_status(resp.status_code, error, reason, path)
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    """Split an iterable into lists of at most ``size`` items."""
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

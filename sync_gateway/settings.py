@@ -1,0 +1,60 @@
+"""Service settings, read once from the environment (prefix ``FIELDSYNC_``) at start-up.
+
+Build one :class:`Settings` in the app factory or the CLI and pass it down; nothing reads the
+environment anywhere else. ``COUCHDB_URL`` (no prefix, as DESIGN.md names it) selects an external
+CouchDB with admin credentials in the URL; when it is unset the embedded PouchDB Server starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; each field documents its environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="FIELDSYNC_", extra="ignore")
+
+    # Serving
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = Field(
+        default=None,
+        description="Absolute base URL devices use (for sync_url); default http://host:port",
+    )
+
+    # Storage
+    couchdb_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("COUCHDB_URL", "FIELDSYNC_COUCHDB_URL"),
+        description="External CouchDB 3 with admin credentials; unset = embedded PouchDB Server",
+    )
+    data_dir: Path = REPO_ROOT / "var"
+    embedded_node_modules: Path = REPO_ROOT / "couchdb_embedded" / "node_modules"
+    embedded_port: int = 0  # 0 = a free port chosen at start-up
+    db_prefix: str = Field(default="", description="Prefix of every database name (tests, tenants)")
+    couch_timeout_s: float = 30.0
+    couch_max_connections: int = 200
+
+    # Auth
+    admin_password: SecretStr | None = None
+    jwt_secret: SecretStr = SecretStr("dev-only-change-me-dev-only-change-me")
+    token_ttl_s: int = 12 * 3600
+
+    # Gateway limits (413 beyond them)
+    max_document_bytes: int = 1_000_000
+    max_request_bytes: int = 32_000_000
+    max_batch_docs: int = 2_000
+
+    # Workers
+    run_workers: bool = True
+    seed_demo: bool = False
+
+    def public_base(self) -> str:
+        """The base URL a device reaches this service at."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
