@@ -150,10 +150,12 @@ class EmbeddedCouch:
             return False
         return True
 
-    def kill(self) -> None:
-        """Kill the server abruptly (fault tests); the watcher restarts it."""
-        if self._proc is not None and self._proc.returncode is None:
-            os.killpg(self._proc.pid, signal.SIGKILL)
+    async def kill(self) -> None:
+        """Kill the server abruptly and wait until it is dead (fault tests); the watcher restarts it."""
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
 
     async def stop(self) -> None:
         self._stopping = True
