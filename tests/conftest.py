@@ -60,3 +60,68 @@ async def dbs(couch: CouchClient) -> AsyncIterator[Databases]:
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+class RunningService:
+    """The whole service served by uvicorn on a free local port, in the test's event loop."""
+
+    def __init__(self, app: object, settings: object, url: str) -> None:
+        self.app = app
+        self.settings = settings
+        self.url = url
+
+    @property
+    def runtime(self):  # type: ignore[no-untyped-def]
+        return self.app.state.runtime  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def service_factory(couch_url: str, dbs: Databases):  # type: ignore[no-untyped-def]
+    """Start services on this test's databases: ``await service_factory(**settings_overrides)``."""
+    import asyncio
+
+    import uvicorn
+
+    from field_api.app import create_app
+    from sync_gateway.couch.embedded import free_port
+    from sync_gateway.settings import Settings
+
+    started: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+
+    async def start(**overrides: object) -> RunningService:
+        port = free_port()
+        values: dict[str, object] = {
+            "couchdb_url": couch_url,
+            "db_prefix": dbs.prefix,
+            "port": port,
+            "jwt_secret": "test-secret-test-secret-test-secret",
+            "admin_password": "admin-pass",
+        }
+        values.update(overrides)
+        settings = Settings(**values)  # type: ignore[arg-type]
+        app = create_app(settings)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        )
+        task = asyncio.create_task(server.serve())
+        for _ in range(400):
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.025)
+        if not server.started:
+            if task.done():
+                task.result()
+            raise RuntimeError("the service did not start")
+        started.append((server, task))
+        return RunningService(app, settings, f"http://127.0.0.1:{port}")
+
+    yield start
+    for server, task in reversed(started):
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture
+async def service(service_factory):  # type: ignore[no-untyped-def]
+    """One running service with default settings."""
+    return await service_factory()

@@ -1,0 +1,59 @@
+"""The application factory: the composition root of the service.
+
+``create_app(settings)`` wires the CouchDB runtime, the sync gateway (``/sync``), the REST API
+(``/api/v1``), health and metrics, and the background workers into one FastAPI app. Start-up
+order: CouchDB (embedded or external) → databases → bootstrap admin → demo data (if asked and
+empty) → workers. Shutdown reverses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+
+from sync_gateway.databases import ensure_databases
+from sync_gateway.runtime import Runtime
+from sync_gateway.settings import Settings
+
+from . import problems
+from .routes import health
+
+log = structlog.get_logger(__name__)
+
+StartupHook = Callable[[Runtime], Awaitable[None]]
+
+
+def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
+    """Build the service. Pass ``runtime`` to share an already started CouchDB runtime (tests)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime or await Runtime.start(settings)
+        app.state.runtime = rt
+        await ensure_databases(rt.couch, rt.dbs)
+        for hook in app.state.startup_hooks:
+            await hook(rt)
+        log.info("service_started", couchdb=rt.couch.url, prefix=rt.dbs.prefix or None)
+        try:
+            yield
+        finally:
+            for stop in reversed(app.state.shutdown_hooks):
+                await stop()
+            if runtime is None:
+                await rt.stop()
+
+    app = FastAPI(
+        title="Field sync",
+        version="0.1.0",
+        description="Offline-first sync backend for field sales and service teams.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.startup_hooks = []
+    app.state.shutdown_hooks = []
+    problems.install(app)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,84 @@
+"""The ``fieldsync`` command line: serve, seed-demo, export-schemas, worker.
+
+The only place that builds :class:`Settings` from the environment besides tests, and the only
+place that prints to the console.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from sync_gateway.settings import Settings
+
+from .logging import configure
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    overrides: dict[str, object] = {}
+    if args.seed_demo:
+        overrides["seed_demo"] = True
+    if args.port:
+        overrides["port"] = args.port
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
+                loop="uvloop", http="httptools")
+    return 0
+
+
+def _export_schemas(args: argparse.Namespace) -> int:
+    from mobile_schema import export_json_schemas
+
+    paths = export_json_schemas(Path(args.directory))
+    for path in paths:
+        print(path)
+    return 0
+
+
+def _seed_demo(args: argparse.Namespace) -> int:
+    from .demo import seed_demo_cli
+
+    return asyncio.run(seed_demo_cli(Settings(), args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fieldsync", description=__doc__)
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-json", action="store_true", help="log as JSON lines")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the gateway and the API (and run the workers)")
+    serve.add_argument("--port", type=int, default=0, help="default: FIELDSYNC_PORT or 8000")
+    serve.add_argument("--seed-demo", action="store_true",
+                       help="load demo data at start-up when the databases are empty")
+    serve.set_defaults(func=_serve)
+
+    export = sub.add_parser("export-schemas", help="write a JSON Schema per document type")
+    export.add_argument("directory")
+    export.set_defaults(func=_export_schemas)
+
+    seed = sub.add_parser("seed-demo", help="load deterministic demo data")
+    seed.add_argument("--seed", type=int, default=42)
+    seed.add_argument("--accounts", type=int, default=300)
+    seed.add_argument("--products", type=int, default=2000)
+    seed.add_argument("--force", action="store_true", help="seed even when data exists")
+    seed.set_defaults(func=_seed_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure(args.log_level, json=args.log_json)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

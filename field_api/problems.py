@@ -1,0 +1,97 @@
+"""Errors on ``/api`` as RFC 9457 ``application/problem+json``.
+
+    ApiError                      every error a route raises on purpose
+    ├── BadInput        400/422   the request is malformed or fails validation
+    ├── NotAuthenticated 401      no, bad or expired credentials
+    ├── NotAllowed      403       the role or the owner does not permit it
+    ├── NotFound        404
+    └── Conflicting     409       illegal transition or concurrent change
+
+One place, :func:`install`, turns these and FastAPI's own validation errors into responses, so
+every error a person sees says what went wrong and what to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM = "application/problem+json"
+
+
+class ApiError(Exception):
+    status = 400
+    title = "Bad request"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class BadInput(ApiError):
+    status = 422
+    title = "Invalid input"
+
+
+class NotAuthenticated(ApiError):
+    status = 401
+    title = "Not authenticated"
+
+
+class NotAllowed(ApiError):
+    status = 403
+    title = "Forbidden"
+
+
+class NotFound(ApiError):
+    status = 404
+    title = "Not found"
+
+
+class Conflicting(ApiError):
+    status = 409
+    title = "Conflict"
+
+
+class ServiceUnavailable(ApiError):
+    status = 503
+    title = "Service unavailable"
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 503:
+        headers = {"Retry-After": "5"}
+    return JSONResponse(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra},
+        status_code=status,
+        media_type=PROBLEM,
+        headers=headers,
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that render every /api error as problem+json."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return problem(exc.status, exc.title, exc.detail, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
+             "reason": err.get("msg", "")}
+            for err in exc.errors()
+        ]
+        detail = "; ".join(f"{e['field'] or 'body'}: {e['reason']}" for e in errors[:5])
+        return problem(422, "Invalid input", detail, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail), str(exc.detail))

@@ -1,0 +1,56 @@
+"""What the running service holds: settings, the CouchDB client, database names, the embedded server.
+
+Built once at start-up by ``field_api.app`` (or a worker's CLI) and passed down; handlers reach it
+through ``request.app.state.runtime``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .couch import CouchClient, CouchError
+from .couch.embedded import EmbeddedCouch
+from .databases import Databases
+from .settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    couch: CouchClient
+    dbs: Databases
+    embedded: EmbeddedCouch | None = None
+    extras: dict[str, object] = field(default_factory=dict)
+
+    async def couch_status(self) -> tuple[bool, str]:
+        """(answers, reason) for health checks and the gateway's 503."""
+        if self.embedded is not None and not self.embedded.available:
+            return False, "the embedded CouchDB is restarting"
+        try:
+            await self.couch.server_info()
+        except CouchError as exc:
+            return False, f"CouchDB does not answer: {exc}"
+        return True, "ok"
+
+    @classmethod
+    async def start(cls, settings: Settings) -> Runtime:
+        """Start the embedded CouchDB when no external one is configured; connect the client."""
+        embedded = None
+        url = settings.couchdb_url
+        if not url:
+            embedded = EmbeddedCouch(
+                settings.embedded_node_modules,
+                settings.data_dir / "couchdb",
+                port=settings.embedded_port,
+            )
+            url = await embedded.start()
+        couch = CouchClient(
+            url, timeout=settings.couch_timeout_s, max_connections=settings.couch_max_connections
+        )
+        return cls(settings=settings, couch=couch, dbs=Databases(settings.db_prefix),
+                   embedded=embedded)
+
+    async def stop(self) -> None:
+        await self.couch.aclose()
+        if self.embedded is not None:
+            await self.embedded.stop()
