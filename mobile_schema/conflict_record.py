@@ -1,0 +1,63 @@
+"""Conflict records: what the resolver merged and what lost (``fs_ops``; never written by devices).
+
+conflict_record (schema 1)::
+
+    {"_id": "conflict_record:<id>", "type": "conflict_record", "doc_id": "order:o-17",
+     "doc_type": "order", "leaves": ["3-abc", "3-def"], "merged_rev": "4-123",
+     "strategy": "order_merge",
+     "overridden": [{"what": "lines[l2].qty", "lost_value": 5, "by": "backoffice"}],
+     "user_ids": ["alice"], ...common fields}
+
+``leaves`` are the revision ids that were in conflict (at least two); ``merged_rev`` is the
+revision the resolver wrote. ``strategy`` is a lower-case name chosen by the conflict package
+(e.g. ``order_merge``, ``visit_note_merge``, ``last_writer_wins``). ``overridden`` lists every
+value that lost (``lost_value`` is any JSON value; ``by`` is who won: a user id or a role);
+``user_ids`` are the people to tell.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, JsonValue, StringConstraints
+
+from mobile_schema.base import Document, Strict
+from mobile_schema.fields import KindName, RevId, UserId, fail
+from mobile_schema.ids import TYPE_PATTERN, split_id
+
+MAX_LEAVES = 1_000
+MAX_OVERRIDDEN = 1_000
+
+
+class Overridden(Strict):
+    """One value that lost in a merge."""
+
+    what: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    lost_value: JsonValue
+    by: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class ConflictRecord(Document):
+    """The audit trail of one conflict resolution."""
+
+    TYPE: ClassVar[str] = "conflict_record"
+    type: Literal["conflict_record"]
+    schema_version: Literal[1]
+    doc_id: Annotated[str, StringConstraints(min_length=3, max_length=200)]
+    doc_type: Annotated[str, StringConstraints(pattern=TYPE_PATTERN)]
+    leaves: list[RevId] = Field(min_length=2, max_length=MAX_LEAVES)
+    merged_rev: RevId
+    strategy: KindName
+    overridden: list[Overridden] = Field(default_factory=list, max_length=MAX_OVERRIDDEN)
+    user_ids: list[UserId] = Field(default_factory=list, max_length=MAX_LEAVES)
+
+    def check(self) -> None:
+        try:
+            id_type, _ = split_id(self.doc_id)
+        except ValueError as exc:
+            raise fail(str(exc).replace("document id ", "", 1), field="doc_id") from None
+        if id_type != self.doc_type:
+            raise fail(
+                f"must be the type of doc_id ({id_type!r}), got {self.doc_type!r}",
+                field="doc_type",
+            )

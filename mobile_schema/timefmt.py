@@ -1,0 +1,47 @@
+"""Timestamps: UTC, ISO-8601, milliseconds, ``Z`` — exactly ``YYYY-MM-DDTHH:MM:SS.mmmZ``.
+
+One fixed width format means timestamps compare correctly as strings, which the resolver relies
+on for last-writer-wins and per-line merges. Validation only checks the format (and that the
+date exists); it never rewrites a timestamp, because the revision id depends on the body.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
+_TIMESTAMP_RE = re.compile(TIMESTAMP_PATTERN)
+EXAMPLE_TIMESTAMP = "2024-05-01T08:30:00.000Z"
+
+
+def format_timestamp(moment: datetime) -> str:
+    """Render an aware datetime in the document format (converted to UTC, truncated to ms)."""
+    if moment.tzinfo is None:
+        raise ValueError("format_timestamp needs an aware datetime")
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def utc_now() -> str:
+    """The current time in the document format."""
+    return format_timestamp(datetime.now(UTC))
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Parse a document timestamp into an aware UTC datetime; ValueError when it is not one."""
+    if not _TIMESTAMP_RE.match(value):
+        raise ValueError(f"not a timestamp like {EXAMPLE_TIMESTAMP!r}: {value!r}")
+    # strptime checks the calendar (no month 13, no 30 February).
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def is_timestamp(value: object) -> bool:
+    """Whether ``value`` is a string in the document timestamp format."""
+    if not isinstance(value, str):
+        return False
+    try:
+        parse_timestamp(value)
+    except ValueError:
+        return False
+    return True
