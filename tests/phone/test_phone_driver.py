@@ -217,21 +217,23 @@ async def test_pull_brings_server_docs_to_the_phone_with_bulk_get(
 async def test_no_bulk_get_pulls_with_open_revs_and_sends_no_bulk_get(
     phone: Phone, db_url: str, http: httpx.AsyncClient, proxy: RecordingProxy
 ) -> None:
-    # A normal pull first: PouchDB caches "this server has _bulk_get" per server URL, and the
-    # no_bulk_get pull that follows must not be fooled by it (nor poison it).
+    # A normal pull first, through the same server URL: PouchDB caches "this server has
+    # _bulk_get" per server URL, and the no_bulk_get pull that follows must not be fooled by it.
+    via_proxy = proxy.url + _db_path(db_url)
     await http.put(f"{db_url}/warmup", json={})
-    assert (await phone.pull(db_url))["docs_written"] == 1
+    assert (await phone.pull(via_proxy))["docs_written"] == 1
+    assert any(s.path.endswith("/_bulk_get") for s in proxy.seen)
+    before = len(proxy.seen)
 
     # "visit:1" has two revisions on the server, so the phone must get the second with history.
     first = (await http.put(f"{db_url}/visit:1", json={"status": "planned"})).json()
     await http.put(f"{db_url}/visit:1", json={"status": "done", "_rev": first["rev"]})
     await http.put(f"{db_url}/visit:2", json={"status": "planned"})
-    via_proxy = proxy.url + _db_path(db_url)
 
     result = await phone.pull(via_proxy, no_bulk_get=True, name="old-client")
 
     assert result["status"] == "complete"
-    assert result["docs_written"] == 2  # warmup arrived before, over the direct URL
+    assert result["docs_written"] == 2  # warmup arrived before
     visit = await phone.get("visit:1", revs=True)
     assert visit["status"] == "done"
     assert visit["_revisions"]["start"] == 2
@@ -241,8 +243,9 @@ async def test_no_bulk_get_pulls_with_open_revs_and_sends_no_bulk_get(
     bulk_get = [r for r in log if r["path"].endswith("/_bulk_get")]
     assert bulk_get and all(r.get("blocked") for r in bulk_get)
     # What reached the server: no _bulk_get, one GET ?open_revs=[...] per document.
-    assert not any(s.path.endswith("/_bulk_get") for s in proxy.seen)
-    open_revs = {s.path.rsplit("/", 1)[1]: s.query for s in proxy.seen if "open_revs" in s.query}
+    seen = proxy.seen[before:]
+    assert not any(s.path.endswith("/_bulk_get") for s in seen)
+    open_revs = {s.path.rsplit("/", 1)[1]: s.query for s in seen if "open_revs" in s.query}
     assert set(open_revs) == {"visit:1", "visit:2"}
     assert open_revs["visit:1"]["revs"] == "true"
     assert json.loads(open_revs["visit:1"]["open_revs"])[0].startswith("2-")
@@ -265,8 +268,14 @@ async def test_custom_headers_reach_the_server_on_every_request(
     for seen in proxy.seen:
         assert seen.headers.get("authorization") == "Bearer token-123", seen
         assert seen.headers.get("x-device-id") == "dev-7", seen
-    # The phone's log and the proxy agree on how many requests were made.
-    assert len(await phone.requests("push")) + len(await phone.requests("pull")) == len(proxy.seen)
+    # The phone's log and the proxy agree on how many requests were made. PouchDB sends one
+    # GET <db>/ for progress without waiting for it, so it may still be on its way.
+    sent = len(await phone.requests("push")) + len(await phone.requests("pull"))
+    deadline = time.monotonic() + 5
+    while len(proxy.seen) < sent:
+        assert time.monotonic() < deadline, f"{sent} requests sent, {len(proxy.seen)} arrived"
+        await asyncio.sleep(0.02)
+    assert len(proxy.seen) == sent
 
 
 async def test_refused_documents_are_counted_and_do_not_abort_the_push(
@@ -374,3 +383,47 @@ async def test_a_killed_phone_fails_fast(tmp_path: Path) -> None:
     with pytest.raises(PhoneCrashed):
         await phone.info()
     await phone.close()
+
+
+async def test_one_off_sync_goes_both_ways(
+    phone: Phone, db_url: str, http: httpx.AsyncClient
+) -> None:
+    await http.put(f"{db_url}/product:1", json={"sku": "A-1"})
+    await phone.put({"_id": "order:1", "qty": 1})
+
+    result = await phone.sync(db_url)
+
+    assert (result["push"]["docs_written"], result["pull"]["docs_written"]) == (1, 1)
+    assert (await phone.get("product:1"))["sku"] == "A-1"
+    assert (await http.get(f"{db_url}/order:1")).status_code == 200
+
+
+async def test_set_headers_swaps_the_token_of_a_live_push(
+    phone: Phone, db_url: str, http: httpx.AsyncClient, proxy: RecordingProxy
+) -> None:
+    url = proxy.url + _db_path(db_url)
+    await phone.live_start(
+        "up", url, direction="push", headers={"Authorization": "Bearer old"}, skip_setup=True
+    )
+
+    async def push_and_wait(doc_id: str) -> None:
+        mark = phone.mark()
+        await phone.put({"_id": doc_id})
+        pushed = False
+        # "paused" after the change: the checkpoint is written too, nothing is in flight.
+        async for event in phone.events(since=mark, timeout_s=15):
+            pushed = pushed or (event["event"] == "change" and doc_id in event["doc_ids"])
+            if pushed and event["event"] == "paused":
+                break
+        assert (await http.get(f"{db_url}/{doc_id}")).status_code == 200
+
+    await push_and_wait("order:1")
+    switched = len(proxy.seen)
+    await phone.set_headers("up", {"Authorization": "Bearer new"})
+    await push_and_wait("order:2")
+    await phone.live_stop("up")
+
+    before = {s.headers.get("authorization") for s in proxy.seen[:switched]}
+    after = {s.headers.get("authorization") for s in proxy.seen[switched:]}
+    assert before == {"Bearer old"}
+    assert after == {"Bearer new"}
