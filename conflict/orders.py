@@ -1,0 +1,197 @@
+"""Merge of conflicting order revisions.
+
+Rules, applied to the live leaves (deletions: see :mod:`conflict.deletions`):
+
+status
+    Moves only forward: ``draft < submitted < confirmed < shipped < invoiced``, and the final
+    ``cancelled`` and ``rejected`` rank above all of them (``rejected``, the back office's
+    word, above ``cancelled``). The merged status is the highest; an unknown status ranks
+    lowest. A status that loses is recorded only when one of the two is final (a stale
+    ``submitted`` beside a ``confirmed`` is just history, a ``shipped`` beaten by a
+    ``cancelled`` is news).
+
+*authority* of a leaf
+    ``(status rank, updated_at, revision id)``: the leaf that got furthest in the order's life,
+    then the last writer. Back-office values come from the leaf with the highest authority
+    that carries one.
+
+back-office fields
+    ``confirmed_at``, ``rejection_reason``, ``shipped_at``, ``invoiced_at``: the non-null
+    value of the highest-authority leaf that has one. Per line, ``confirmed_qty`` likewise, and
+    ``unit_price`` from the highest-authority leaf past ``submitted`` that has the line: past
+    ``submitted`` the price is the back office's. They override whatever the line's own merge
+    chose; a rep's differing value is recorded.
+
+lines
+    Merged by ``line_id`` with each line's ``updated_at`` (:mod:`conflict.keyed`). A deleted
+    line stays in ``lines`` as a tombstone (``deleted: true``); a stale copy never revives it,
+    and a later edit that does is recorded. With the ancestor, a line some leaf dropped from
+    the list counts as deleted by that leaf at its ``updated_at``.
+
+``submitted_at``
+    The earliest non-null one (the order was submitted then).
+
+other fields (``note``, ``account_id``, ...)
+    :mod:`conflict.fields`: three-way against the ancestor when known, else last writer.
+
+``total``
+    Recomputed from the merged lines with :func:`mobile_schema.money.order_total`.
+
+``updated_at`` / ``updated_by`` / ``schema_version``: see :mod:`conflict.common`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from conflict.common import BOOKKEEPING, finish_body
+from conflict.deletions import with_deletions
+from conflict.errors import UnmergeableError
+from conflict.fields import merge_fields, same
+from conflict.keyed import Version, group_versions, loss, pick_version
+from conflict.leaf import Leaf, leaf_key, leaf_user, timestamp_key
+from conflict.result import MergeResult, Overridden, make_result
+from mobile_schema.money import order_total
+
+FORWARD = ("draft", "submitted", "confirmed", "shipped", "invoiced")
+FINAL = ("cancelled", "rejected")
+STATUS_RANK: dict[str, int] = {s: i for i, s in enumerate(FORWARD + FINAL)}
+#: Statuses only the back office sets (past ``submitted``, and ``rejected``).
+BACK_OFFICE_STATUSES = frozenset({"confirmed", "shipped", "invoiced", "rejected"})
+BACK_OFFICE_FIELDS = ("confirmed_at", "rejection_reason", "shipped_at", "invoiced_at")
+BACK_OFFICE_LINE_FIELDS = ("confirmed_qty",)
+
+_OWN_RULES = frozenset({"lines", "status", "submitted_at", "total", *BACK_OFFICE_FIELDS})
+
+Authority = tuple[int, tuple[tuple[datetime, str], tuple[int, str]]]
+
+
+def status_rank(status: Any) -> int:
+    return STATUS_RANK.get(status, -1) if isinstance(status, str) else -1
+
+
+def authority(leaf: Leaf) -> Authority:
+    return (status_rank(leaf.body.get("status")), leaf_key(leaf))
+
+
+def _tombstone(ancestor_line: Mapping[str, Any], leaf: Leaf) -> dict[str, Any]:
+    stamp = leaf.updated_at or ancestor_line.get("updated_at")
+    return {**ancestor_line, "deleted": True, "updated_at": stamp}
+
+
+def _merge_status(
+    leaves: Sequence[Leaf], ancestor: Mapping[str, Any] | None
+) -> tuple[Any, list[Overridden]]:
+    top = max(leaves, key=authority)
+    status = top.body.get("status")
+    base = ancestor.get("status") if ancestor is not None else None
+    losses = []
+    for leaf in leaves:
+        other = leaf.body.get("status")
+        if same(other, status) or (ancestor is not None and same(other, base)):
+            continue
+        if other in FINAL or status in FINAL:
+            losses.append(
+                Overridden("status", other, f"status order ({top.rev})", leaf.rev, leaf_user(leaf))
+            )
+    return status, losses
+
+
+def _back_office_value(leaves: Sequence[Leaf], name: str) -> tuple[Any, Leaf | None]:
+    holders = [leaf for leaf in leaves if leaf.body.get(name) is not None]
+    if not holders:
+        return None, None
+    source = max(holders, key=authority)
+    return source.body[name], source
+
+
+def _overlay(
+    line: dict[str, Any],
+    name: str,
+    sources: Sequence[Version],
+    ancestor_line: Mapping[str, Any] | None,
+    what: str,
+) -> list[Overridden]:
+    """Put the highest-authority non-null ``name`` of ``sources`` on ``line``; report what lost."""
+    holders = [v for v in sources if v.item is not None and v.item.get(name) is not None]
+    if not holders:
+        return []
+    source = max(holders, key=lambda v: authority(v.leaf))
+    value = source.item[name] if source.item is not None else None
+    previous = line.get(name)
+    line[name] = value
+    if previous is None or same(previous, value):
+        return []
+    if ancestor_line is not None and same(previous, ancestor_line.get(name)):
+        return []
+    return [Overridden(f"{what}.{name}", previous, f"back office ({source.leaf.rev})")]
+
+
+def _merge_lines(
+    leaves: Sequence[Leaf], ancestor: Mapping[str, Any] | None
+) -> tuple[list[dict[str, Any]], list[Overridden]]:
+    grouped = group_versions(leaves, "lines", "line_id", ancestor, _tombstone)
+    merged: list[dict[str, Any]] = []
+    losses: list[Overridden] = []
+    for rid, versions in grouped.versions.items():
+        ancestor_line = grouped.ancestor.get(rid)
+        item, winner, losers = pick_version(versions, ancestor_line)
+        if item is None:
+            continue
+        by = f"latest line edit ({winner.leaf.rev})" if winner else "ancestor"
+        losses += [loss("lines", rid, v, by) for v in losers]
+        line = dict(item)
+        what = f"lines[{rid}]"
+        # The user behind a lost back-office-owned value is the leaf whose line won the
+        # line merge (that is whose value got replaced).
+        user = leaf_user(winner.leaf) if winner else None
+        rev = winner.leaf.rev if winner else ""
+        extra = _overlay(line, "confirmed_qty", versions, ancestor_line, what)
+        past_submitted = [v for v in versions if v.leaf.body.get("status") in BACK_OFFICE_STATUSES]
+        extra += _overlay(line, "unit_price", past_submitted, ancestor_line, what)
+        losses += [Overridden(o.what, o.lost_value, o.by, rev, user) for o in extra]
+        merged.append(line)
+    return merged, losses
+
+
+def _earliest_submitted_at(leaves: Sequence[Leaf]) -> Any:
+    stamps = [v for leaf in leaves if isinstance(v := leaf.body.get("submitted_at"), str)]
+    return min(stamps, key=timestamp_key) if stamps else None
+
+
+def _merge_live(leaves: Sequence[Leaf], ancestor: Mapping[str, Any] | None) -> MergeResult:
+    fields, losses = merge_fields(leaves, ancestor, skip=_OWN_RULES | BOOKKEEPING)
+    status, lost_status = _merge_status(leaves, ancestor)
+    lines, lost_lines = _merge_lines(leaves, ancestor)
+    losses += lost_status + lost_lines
+    if status is not None:
+        fields["status"] = status
+    for name in BACK_OFFICE_FIELDS:
+        value, source = _back_office_value(leaves, name)
+        if source is None:
+            continue
+        fields[name] = value
+        losses += [
+            Overridden(name, other, f"back office ({source.rev})", leaf.rev, leaf_user(leaf))
+            for leaf in leaves
+            if (other := leaf.body.get(name)) is not None and not same(other, value)
+        ]
+    submitted_at = _earliest_submitted_at(leaves)
+    if submitted_at is not None:
+        fields["submitted_at"] = submitted_at
+    elif any("submitted_at" in leaf.body for leaf in leaves):
+        fields["submitted_at"] = None
+    fields["lines"] = lines
+    try:
+        fields["total"] = order_total(lines)
+    except ValueError as exc:
+        raise UnmergeableError(f"order lines hold an amount that is no number: {exc}") from exc
+    body, notes = finish_body(leaves, ancestor, fields)
+    return make_result(body, "order-merge", losses, notes)
+
+
+def merge_orders(leaves: Sequence[Leaf], ancestor: Mapping[str, Any] | None = None) -> MergeResult:
+    """Merge conflicting revisions of an order (rules in the module docstring)."""
+    return with_deletions(leaves, ancestor, _merge_live)
