@@ -28,8 +28,14 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["port"] = args.port
     settings = Settings(**overrides)  # type: ignore[arg-type]
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                loop="uvloop", http="httptools")
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        loop="uvloop",
+        http="httptools",
+    )
     return 0
 
 
@@ -56,8 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="serve the gateway and the API (and run the workers)")
     serve.add_argument("--port", type=int, default=0, help="default: FIELDSYNC_PORT or 8000")
-    serve.add_argument("--seed-demo", action="store_true",
-                       help="load demo data at start-up when the databases are empty")
+    serve.add_argument(
+        "--seed-demo",
+        action="store_true",
+        help="load demo data at start-up when the databases are empty",
+    )
     serve.set_defaults(func=_serve)
 
     export = sub.add_parser("export-schemas", help="write a JSON Schema per document type")

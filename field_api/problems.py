@@ -85,8 +85,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
-             "reason": err.get("msg", "")}
+            {
+                "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
+                "reason": err.get("msg", ""),
+            }
             for err in exc.errors()
         ]
         detail = "; ".join(f"{e['field'] or 'body'}: {e['reason']}" for e in errors[:5])

@@ -58,7 +58,7 @@ class Databases:
         """The user id whose database ``db`` is, or None when it is not a rep database."""
         if not db.startswith(self.rep_prefix):
             return None
-        user_id = db[len(self.rep_prefix):]
+        user_id = db[len(self.rep_prefix) :]
         return user_id if USER_ID_RE.match(user_id) else None
 
 

@@ -1,4 +1,4 @@
-"""What the running service holds: settings, the CouchDB client, database names, the embedded server.
+"""What the running service holds: settings, CouchDB client, database names, embedded server.
 
 Built once at start-up by ``field_api.app`` (or a worker's CLI) and passed down; handlers reach it
 through ``request.app.state.runtime``.
@@ -47,8 +47,9 @@ class Runtime:
         couch = CouchClient(
             url, timeout=settings.couch_timeout_s, max_connections=settings.couch_max_connections
         )
-        return cls(settings=settings, couch=couch, dbs=Databases(settings.db_prefix),
-                   embedded=embedded)
+        return cls(
+            settings=settings, couch=couch, dbs=Databases(settings.db_prefix), embedded=embedded
+        )
 
     async def stop(self) -> None:
         await self.couch.aclose()

@@ -23,7 +23,9 @@ _counter = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
-async def embedded_couch(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EmbeddedCouch | None]:
+async def embedded_couch(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[EmbeddedCouch | None]:
     if os.environ.get("COUCHDB_URL"):
         yield None
         return

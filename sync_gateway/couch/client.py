@@ -37,7 +37,7 @@ def db_path(db: str) -> str:
 def doc_path(db: str, doc_id: str) -> str:
     for prefix in ("_design/", "_local/"):
         if doc_id.startswith(prefix):
-            return f"{db_path(db)}/{prefix}{quote(doc_id[len(prefix):], safe='')}"
+            return f"{db_path(db)}/{prefix}{quote(doc_id[len(prefix) :], safe='')}"
     return f"{db_path(db)}/{quote(doc_id, safe='')}"
 
 
@@ -111,7 +111,10 @@ class CouchClient:
         body = dumps(json) if json is not None else content
         try:
             resp = await self._http.request(
-                method, path, params=_encode_params(params), content=body,
+                method,
+                path,
+                params=_encode_params(params),
+                content=body,
                 headers=headers or JSON_HEADERS,
             )
         except httpx.TransportError as exc:
@@ -139,7 +142,11 @@ class CouchClient:
     ) -> httpx.Request:
         extensions = {"timeout": timeout.as_dict()} if timeout is not None else None
         return self._http.build_request(
-            method, path, params=params, headers=headers, content=content,
+            method,
+            path,
+            params=params,
+            headers=headers,
+            content=content,
             extensions=extensions,
         )
 
@@ -249,7 +256,9 @@ class CouchClient:
     ) -> list[dict[str, Any]]:
         """``_bulk_get``: the answer's ``results`` (each ``{"id", "docs": [{"ok"|"error"}]}``)."""
         result = await self.request(
-            "POST", f"{db_path(db)}/_bulk_get", params={"revs": revs} if revs else None,
+            "POST",
+            f"{db_path(db)}/_bulk_get",
+            params={"revs": revs} if revs else None,
             json={"docs": list(docs)},
         )
         out: list[dict[str, Any]] = result["results"]
@@ -284,7 +293,9 @@ class CouchClient:
         if limit is not None:
             query["limit"] = limit
         result = await self.request(
-            "GET", f"{db_path(db)}/_changes", params=query,
+            "GET",
+            f"{db_path(db)}/_changes",
+            params=query,
         )
         return ChangesPage(result["results"], result["last_seq"], result.get("pending"))
 
@@ -358,8 +369,13 @@ def _encode_params(params: Mapping[str, Any] | None) -> dict[str, str] | None:
             out[key] = "true" if value else "false"
         elif isinstance(value, int | float):
             out[key] = str(value)
-        elif isinstance(value, list | dict) or key in {"key", "startkey", "endkey", "start_key",
-                                                       "end_key"}:
+        elif isinstance(value, list | dict) or key in {
+            "key",
+            "startkey",
+            "endkey",
+            "start_key",
+            "end_key",
+        }:
             out[key] = orjson.dumps(value).decode()
         else:
             out[key] = str(value)

@@ -77,8 +77,17 @@ class EmbeddedCouch:
                 "(npm ci in couchdb_embedded/)"
             )
         config = self.data_dir / "config.json"
-        cmd = ["node", str(script), "--port", str(self.port), "--host", "127.0.0.1",
-               "--config", str(config), "--no-stdout-logs"]
+        cmd = [
+            "node",
+            str(script),
+            "--port",
+            str(self.port),
+            "--host",
+            "127.0.0.1",
+            "--config",
+            str(config),
+            "--no-stdout-logs",
+        ]
         cmd += ["--in-memory"] if self.in_memory else ["--dir", str(self.data_dir)]
         return cmd
 
@@ -88,9 +97,11 @@ class EmbeddedCouch:
         config = self.data_dir / "config.json"
         if not config.exists():
             # Log to a file in the data folder, quietly; PouchDB Server reads this at start.
-            config.write_text(json.dumps(
-                {"log": {"file": str(self.data_dir / "pouchdb-server.log"), "level": "error"}}
-            ))
+            config.write_text(
+                json.dumps(
+                    {"log": {"file": str(self.data_dir / "pouchdb-server.log"), "level": "error"}}
+                )
+            )
         self._stopping = False
         await self._spawn()
         self._watcher = asyncio.create_task(self._watch(), name="embedded-couch-watch")
@@ -105,7 +116,9 @@ class EmbeddedCouch:
             start_new_session=True,  # a Ctrl-C on the service must not kill it before we stop it
         )
         await self._wait_until_up()
-        log.info("embedded_couch_started", url=self.url, pid=self._proc.pid, data=str(self.data_dir))
+        log.info(
+            "embedded_couch_started", url=self.url, pid=self._proc.pid, data=str(self.data_dir)
+        )
 
     async def _wait_until_up(self) -> None:
         deadline = time.monotonic() + self.start_timeout_s
@@ -143,15 +156,15 @@ class EmbeddedCouch:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 10.0)
 
-    async def wait_available(self, timeout: float) -> bool:
+    async def wait_available(self, timeout_s: float) -> bool:
         try:
-            await asyncio.wait_for(self._up.wait(), timeout)
+            await asyncio.wait_for(self._up.wait(), timeout_s)
         except TimeoutError:
             return False
         return True
 
     async def kill(self) -> None:
-        """Kill the server abruptly and wait until it is dead (fault tests); the watcher restarts it."""
+        """Kill the server and wait until it is dead (fault tests); the watcher restarts it."""
         proc = self._proc
         if proc is not None and proc.returncode is None:
             os.killpg(proc.pid, signal.SIGKILL)

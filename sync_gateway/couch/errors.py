@@ -31,7 +31,9 @@ class CouchHTTPError(CouchError):
     status = 500
 
     def __init__(self, status: int, error: str, reason: str, *, path: str = "") -> None:
-        super().__init__(f"{status} {error}: {reason} ({path})" if path else f"{status} {error}: {reason}")
+        super().__init__(
+            f"{status} {error}: {reason} ({path})" if path else f"{status} {error}: {reason}"
+        )
         self.status = status
         self.error = error
         self.reason = reason

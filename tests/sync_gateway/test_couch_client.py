@@ -145,8 +145,10 @@ async def test_malformed_request_is_bad_request(couch: CouchClient, dbs: Databas
     await couch.create_db(dbs.master)
     with pytest.raises(CouchBadRequest):
         await couch.request(
-            "POST", f"/{dbs.master}/_bulk_docs", content=b'{"docs": [', headers={
-                "Content-Type": "application/json"}
+            "POST",
+            f"/{dbs.master}/_bulk_docs",
+            content=b'{"docs": [',
+            headers={"Content-Type": "application/json"},
         )
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from polling import wait_until
 
 from sync_gateway.couch import CouchClient, CouchUnauthorized, CouchUnavailable
 from sync_gateway.couch.embedded import EmbeddedCouch
 from sync_gateway.settings import REPO_ROOT
-from polling import wait_until
 
 
 @pytest.fixture
@@ -48,8 +48,11 @@ async def test_a_crashed_server_is_restarted_with_its_data(private_server: Embed
     async with httpx.AsyncClient() as http:
         with pytest.raises(httpx.TransportError):
             await http.put(f"{private_server.url}/crashme")
-    await wait_until(lambda: private_server.restarts >= 1 and private_server.available,
-                     timeout=30, message="the supervisor to restart PouchDB Server")
+    await wait_until(
+        lambda: private_server.restarts >= 1 and private_server.available,
+        timeout=30,
+        message="the supervisor to restart PouchDB Server",
+    )
     assert private_server.pid != first_pid
     assert (await admin.get("keep", "a"))["v"] == 1
     await admin.aclose()
@@ -60,7 +63,10 @@ async def test_killed_server_is_unavailable_then_back(private_server: EmbeddedCo
     await private_server.kill()
     with pytest.raises(CouchUnavailable):
         await client.server_info()
-    await wait_until(lambda: private_server.restarts == 1 and private_server.available,
-                     timeout=30, message="the supervisor to restart PouchDB Server")
+    await wait_until(
+        lambda: private_server.restarts == 1 and private_server.available,
+        timeout=30,
+        message="the supervisor to restart PouchDB Server",
+    )
     assert (await client.server_info())["version"]
     await client.aclose()

@@ -1,0 +1,639 @@
+"""``/sync``: the CouchDB replication protocol, served to devices for their own database only.
+
+Every request is authenticated (Bearer token or Basic), limited to ``rep_<own id>``, reduced to
+what a replicator needs, and forwarded to CouchDB with the gateway's credentials. Errors use
+CouchDB's ``{"error", "reason"}`` body so replicators understand them; while CouchDB is down the
+answer is ``503`` with ``Retry-After``.
+
+    GET  /sync/                               server root
+    GET  /sync/{db}                           database info (PUT: 412 exists; nothing else)
+    GET|POST /sync/{db}/_changes              feeds.py
+    POST /sync/{db}/_revs_diff | _bulk_get    validated, forwarded, streamed back
+    POST /sync/{db}/_bulk_docs                screened per document (writes.py), rest stored
+    GET|POST /sync/{db}/_all_docs             paged, design documents hidden
+    POST /sync/{db}/_ensure_full_commit       answered here (CouchDB 3 commits every write)
+    GET|PUT|DELETE /sync/{db}/_local/{id}     replication checkpoints
+    GET|PUT|DELETE /sync/{db}/{docid}[/{attachment}]
+
+Devices may send ``X-Device-Id`` so their pulls and pushes are recorded per device.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from .. import metrics
+from ..couch import CouchHTTPError, CouchUnavailable, db_path, doc_path
+from ..feeds import FeedRequest, FeedRequestError, Feeds
+from ..runtime import Runtime
+from ..writes import REV_RE, merge_results, screen
+from .encoding import BodyError, gzip_bytes, gzip_stream, read_body, read_json, wants_gzip
+
+JSON = "application/json"
+MAX_LOCAL_DOC_BYTES = 64_000
+DOC_QUERY = {
+    "rev",
+    "revs",
+    "open_revs",
+    "latest",
+    "attachments",
+    "atts_since",
+    "revs_info",
+    "conflicts",
+    "deleted_conflicts",
+    "local_seq",
+    "meta",
+    "att_encoding_info",
+}
+ALL_DOCS_QUERY = {
+    "include_docs",
+    "conflicts",
+    "descending",
+    "limit",
+    "skip",
+    "inclusive_end",
+    "update_seq",
+    "key",
+    "keys",
+    "startkey",
+    "endkey",
+    "start_key",
+    "end_key",
+    "startkey_docid",
+    "endkey_docid",
+}
+PASS_HEADERS = ("content-type", "etag", "content-encoding", "content-length")
+
+
+class GatewayError(Exception):
+    """A request the gateway answers itself with a CouchDB-style error."""
+
+    def __init__(self, status: int, error: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.error = error
+        self.reason = reason
+
+
+def couch_error(status: int, error: str, reason: str) -> Response:
+    headers = {"Retry-After": "5"} if status == 503 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": 'Basic realm="fieldsync", Bearer'}
+    return Response(
+        orjson.dumps({"error": error, "reason": reason}), status, headers, media_type=JSON
+    )
+
+
+def json_response(request: Request, body: Any, status: int = 200) -> Response:
+    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    if len(data) >= 1024 and wants_gzip(request):
+        return Response(
+            gzip_bytes(data),
+            status,
+            {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
+            media_type=JSON,
+        )
+    return Response(data, status, media_type=JSON)
+
+
+def stream_response(
+    request: Request, chunks: AsyncIterator[bytes], media_type: str = JSON, feed: str | None = None
+) -> StreamingResponse:
+    headers = {"Cache-Control": "no-cache"}
+    if wants_gzip(request):
+        chunks = gzip_stream(chunks)
+        headers["Content-Encoding"] = "gzip"
+        headers["Vary"] = "Accept-Encoding"
+    if feed is not None:
+        chunks = _counted(chunks, feed)
+    return StreamingResponse(chunks, media_type=media_type, headers=headers)
+
+
+async def _counted(chunks: AsyncIterator[bytes], feed: str) -> AsyncIterator[bytes]:
+    gauge = metrics.OPEN_FEEDS.labels(feed)
+    gauge.inc()
+    try:
+        async for chunk in chunks:
+            yield chunk
+    finally:
+        gauge.dec()
+
+
+Handler = Callable[[Request, "SyncContext"], Awaitable[Response]]
+
+
+class SyncContext:
+    """One authenticated request on the user's own database."""
+
+    def __init__(self, runtime: Runtime, db: str, user_id: str, role: str, device_id: str) -> None:
+        self.runtime = runtime
+        self.couch = runtime.couch
+        self.settings = runtime.settings
+        self.db = db
+        self.user_id = user_id
+        self.role = role
+        self.device_id = device_id
+
+
+def endpoint(
+    name: str, *, needs_db: bool = True
+) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """Wrap a handler: authenticate, check the database, map errors, count."""
+
+    def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def run(request: Request) -> Response:
+            started = time.perf_counter()
+            try:
+                ctx = await _authorize(request, needs_db)
+                response = await handler(request, ctx)
+            except GatewayError as exc:
+                response = couch_error(exc.status, exc.error, exc.reason)
+            except BodyError as exc:
+                response = couch_error(exc.status, exc.error, exc.reason)
+            except FeedRequestError as exc:
+                response = couch_error(400, "bad_request", str(exc))
+            except CouchUnavailable:
+                response = couch_error(
+                    503, "service_unavailable", "the database is not answering; retry shortly"
+                )
+            except CouchHTTPError as exc:
+                response = couch_error(exc.status, exc.error, exc.reason)
+            metrics.REQUESTS.labels(name, str(response.status_code)).inc()
+            metrics.LATENCY.labels(name).observe(time.perf_counter() - started)
+            return response
+
+        return run
+
+    return wrap
+
+
+async def _authorize(request: Request, needs_db: bool) -> SyncContext:
+    from ..auth.errors import AuthError
+
+    runtime: Runtime = request.app.state.runtime
+    if runtime.embedded is not None and not runtime.embedded.available:
+        raise GatewayError(503, "service_unavailable", "the database is restarting; retry shortly")
+    authenticator: Any = runtime.extras["authenticator"]
+    try:
+        principal = await authenticator.authenticate(request.headers.get("authorization"))
+    except AuthError as exc:
+        raise GatewayError(401, "unauthorized", str(exc)) from exc
+    db = request.path_params.get("db", "")
+    if needs_db:
+        own = runtime.dbs.rep(principal.user_id) if principal.role in ("rep", "engineer") else None
+        if db != own:
+            raise GatewayError(
+                403,
+                "forbidden",
+                f"you may only replicate your own database ({own})"
+                if own
+                else f"a {principal.role} has no database to replicate",
+            )
+    device = request.headers.get("x-device-id", "")[:128] or "unknown"
+    return SyncContext(runtime, db, principal.user_id, principal.role, device)
+
+
+def _record(ctx: SyncContext, request: Request, kind: str) -> None:
+    recorder: Any = ctx.runtime.extras.get("activity")
+    if recorder is not None:
+        recorder.record(ctx.user_id, ctx.device_id, kind, request.headers.get("user-agent", ""))
+
+
+# -- server and database -------------------------------------------------------------------
+
+
+async def server_root(request: Request) -> Response:
+    return json_response(
+        request,
+        {
+            "couchdb": "Welcome",
+            "version": "3.3.3",
+            "vendor": {"name": "fieldsync sync gateway"},
+            "features": ["access-ready"],
+        },
+    )
+
+
+@endpoint("session", needs_db=False)
+async def session(request: Request, ctx: SyncContext) -> Response:
+    """What CouchDB's ``_session`` says about the caller; some clients ask before replicating."""
+    return json_response(
+        request, {"ok": True, "userCtx": {"name": ctx.user_id, "roles": [ctx.role]}}
+    )
+
+
+@endpoint("db")
+async def database(request: Request, ctx: SyncContext) -> Response:
+    if request.method == "PUT":
+        return couch_error(
+            412, "file_exists", "The database could not be created, the file already exists."
+        )
+    if request.method not in ("GET", "HEAD"):
+        return couch_error(403, "forbidden", "devices cannot change databases")
+    info = await ctx.couch.db_info(ctx.db)
+    shown = {
+        k: info[k]
+        for k in (
+            "db_name",
+            "doc_count",
+            "doc_del_count",
+            "update_seq",
+            "instance_start_time",
+            "purge_seq",
+        )
+        if k in info
+    }
+    shown.setdefault("instance_start_time", "0")
+    return json_response(request, shown)
+
+
+@endpoint("ensure_full_commit")
+async def ensure_full_commit(request: Request, ctx: SyncContext) -> Response:
+    return json_response(request, {"ok": True, "instance_start_time": "0"}, 201)
+
+
+# -- pull ----------------------------------------------------------------------------------
+
+
+@endpoint("changes")
+async def changes(request: Request, ctx: SyncContext) -> Response:
+    body = None
+    if request.method == "POST":
+        raw = await read_body(request, ctx.settings.max_request_bytes)
+        if raw.strip():
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise GatewayError(400, "bad_request", f"invalid UTF-8 JSON: {exc}") from exc
+            if not isinstance(body, dict):
+                raise GatewayError(400, "bad_request", "the body must be a JSON object")
+    req = FeedRequest.parse(request.query_params, body)
+    feeds = Feeds(ctx.couch)
+    _record(ctx, request, "pull")
+    if req.feed in ("continuous", "eventsource"):
+        await ctx.couch.db_info(ctx.db)  # fail now with a status, not inside the stream
+        media = "text/event-stream" if req.feed == "eventsource" else JSON
+        return stream_response(
+            request,
+            feeds.continuous(ctx.db, req, eventsource=req.feed == "eventsource"),
+            media,
+            feed=req.feed,
+        )
+    first = await feeds.first_page(ctx.db, req)
+    if req.feed == "longpoll":
+        return stream_response(request, feeds.longpoll(ctx.db, req, first), feed="longpoll")
+    return stream_response(request, feeds.normal(ctx.db, req, first))
+
+
+@endpoint("bulk_get")
+async def bulk_get(request: Request, ctx: SyncContext) -> Response:
+    body = await read_json(request, ctx.settings.max_request_bytes)
+    docs = body.get("docs") if isinstance(body, dict) else None
+    if not isinstance(docs, list):
+        raise GatewayError(400, "bad_request", 'expected {"docs": [{"id", "rev"}]}')
+    if len(docs) > ctx.settings.max_batch_docs:
+        raise GatewayError(
+            413, "too_large", f"at most {ctx.settings.max_batch_docs} documents per _bulk_get"
+        )
+    clean = []
+    for item in docs:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            raise GatewayError(400, "bad_request", "each entry needs a string id")
+        if item["id"].startswith("_"):
+            raise GatewayError(403, "forbidden", f"{item['id']} cannot be read by devices")
+        rev = item.get("rev")
+        if rev is not None and (not isinstance(rev, str) or not REV_RE.match(rev)):
+            raise GatewayError(400, "bad_request", f"{rev!r} is not a revision id")
+        entry: dict[str, Any] = {"id": item["id"]}
+        if rev is not None:
+            entry["rev"] = rev
+        atts = item.get("atts_since")
+        if isinstance(atts, list) and all(isinstance(a, str) for a in atts):
+            entry["atts_since"] = atts
+        clean.append(entry)
+    params = {
+        k: v for k, v in request.query_params.items() if k in ("revs", "attachments", "latest")
+    }
+    metrics.DOCS_PULLED.inc(len(clean))
+    _record(ctx, request, "pull")
+    return await _forward(
+        request, ctx, "POST", f"{db_path(ctx.db)}/_bulk_get", params, orjson.dumps({"docs": clean})
+    )
+
+
+@endpoint("revs_diff")
+async def revs_diff(request: Request, ctx: SyncContext) -> Response:
+    body = await read_json(request, ctx.settings.max_request_bytes)
+    if not isinstance(body, dict):
+        raise GatewayError(400, "bad_request", "expected {docid: [rev, ...]}")
+    if len(body) > ctx.settings.max_batch_docs:
+        raise GatewayError(
+            413, "too_large", f"at most {ctx.settings.max_batch_docs} documents per _revs_diff"
+        )
+    for doc_id, revs in body.items():
+        if doc_id.startswith("_"):
+            raise GatewayError(403, "forbidden", f"{doc_id} cannot be replicated by devices")
+        if not isinstance(revs, list) or not all(
+            isinstance(r, str) and REV_RE.match(r) for r in revs
+        ):
+            raise GatewayError(400, "bad_request", f"{doc_id}: expected a list of revision ids")
+    result = await ctx.couch.request("POST", f"{db_path(ctx.db)}/_revs_diff", json=body)
+    return json_response(request, result)
+
+
+@endpoint("all_docs")
+async def all_docs(request: Request, ctx: SyncContext) -> Response:
+    params: dict[str, Any] = {k: v for k, v in request.query_params.items() if k in ALL_DOCS_QUERY}
+    keys = None
+    if request.method == "POST":
+        body = await read_json(request, ctx.settings.max_request_bytes)
+        keys = body.get("keys") if isinstance(body, dict) else None
+    elif "keys" in params:
+        try:
+            keys = orjson.loads(params.pop("keys"))
+        except orjson.JSONDecodeError as exc:
+            raise GatewayError(400, "bad_request", "keys must be a JSON array") from exc
+    if keys is not None and (
+        not isinstance(keys, list)
+        or len(keys) > 10_000
+        or not all(isinstance(k, str) for k in keys)
+    ):
+        raise GatewayError(400, "bad_request", "keys must be a JSON array of at most 10,000 ids")
+    path = f"{db_path(ctx.db)}/_all_docs"
+    if keys is not None:
+        result = await ctx.couch.request("POST", path, params=params, json={"keys": keys})
+    else:
+        result = await ctx.couch.request("GET", path, params=params)
+    result["rows"] = [
+        r
+        for r in result.get("rows", [])
+        if not str(r.get("id", r.get("key", ""))).startswith("_design/")
+    ]
+    return json_response(request, result)
+
+
+async def _forward(
+    request: Request,
+    ctx: SyncContext,
+    method: str,
+    path: str,
+    params: dict[str, Any],
+    content: bytes | None = None,
+    accept: str = JSON,
+) -> Response:
+    """Send to CouchDB and stream its answer back without holding it whole."""
+    headers = {"Accept": accept, "Content-Type": JSON}
+    if wants_gzip(request):
+        headers["Accept-Encoding"] = "gzip"
+    else:
+        headers["Accept-Encoding"] = "identity"
+    upstream = ctx.couch.build_request(
+        method, path, params=params, headers=headers, content=content
+    )
+    resp = await ctx.couch.send_raw(upstream, stream=True)
+    out_headers = {k: v for k, v in resp.headers.items() if k.lower() in PASS_HEADERS}
+    if resp.headers.get("content-encoding") == "gzip" or not wants_gzip(request):
+        return StreamingResponse(_raw(resp), resp.status_code, out_headers)
+    out_headers.pop("content-length", None)
+    out_headers["Content-Encoding"] = "gzip"
+    return StreamingResponse(gzip_stream(_raw(resp)), resp.status_code, out_headers)
+
+
+async def _raw(resp: httpx.Response) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in resp.aiter_raw():
+            yield chunk
+    except httpx.TransportError:
+        return
+    finally:
+        await resp.aclose()
+
+
+# -- push ----------------------------------------------------------------------------------
+
+
+@endpoint("bulk_docs")
+async def bulk_docs(request: Request, ctx: SyncContext) -> Response:
+    body = await read_json(request, ctx.settings.max_request_bytes)
+    if not isinstance(body, dict) or not isinstance(body.get("docs"), list):
+        raise GatewayError(400, "bad_request", 'expected {"docs": [...]}')
+    docs = body["docs"]
+    if len(docs) > ctx.settings.max_batch_docs:
+        raise GatewayError(
+            413, "too_large", f"at most {ctx.settings.max_batch_docs} documents per _bulk_docs"
+        )
+    new_edits = body.get("new_edits", True)
+    if not isinstance(new_edits, bool):
+        raise GatewayError(400, "bad_request", "new_edits must be true or false")
+    screened = await screen(
+        ctx.couch,
+        ctx.db,
+        ctx.user_id,
+        ctx.role,
+        docs,
+        new_edits=new_edits,
+        max_doc_bytes=ctx.settings.max_document_bytes,
+    )
+    upstream: list[dict[str, Any]] = []
+    if screened.accepted:
+        upstream = await ctx.couch.bulk_docs(
+            ctx.db, [d for _, d in screened.accepted], new_edits=new_edits
+        )
+    for refusal in screened.refused.values():
+        metrics.DOCS_REFUSED.labels(refusal["error"]).inc()
+    metrics.DOCS_PUSHED.inc(len(screened.accepted))
+    _record(ctx, request, "push")
+    return json_response(
+        request, merge_results(screened, upstream, new_edits=new_edits, total=len(docs)), 201
+    )
+
+
+async def _write_one(
+    request: Request, ctx: SyncContext, doc: dict[str, Any], new_edits: bool
+) -> Response:
+    screened = await screen(
+        ctx.couch,
+        ctx.db,
+        ctx.user_id,
+        ctx.role,
+        [doc],
+        new_edits=new_edits,
+        max_doc_bytes=ctx.settings.max_document_bytes,
+    )
+    if screened.refused:
+        refusal = screened.refused[0]
+        metrics.DOCS_REFUSED.labels(refusal["error"]).inc()
+        status = {"forbidden": 403, "too_large": 413}.get(refusal["error"], 400)
+        return couch_error(status, refusal["error"], refusal["reason"])
+    params = {"new_edits": "false"} if not new_edits else None
+    result = await ctx.couch.request("PUT", doc_path(ctx.db, doc["_id"]), json=doc, params=params)
+    metrics.DOCS_PUSHED.inc()
+    _record(ctx, request, "push")
+    return json_response(request, result, 201)
+
+
+# -- documents -----------------------------------------------------------------------------
+
+
+@endpoint("doc")
+async def document(request: Request, ctx: SyncContext) -> Response:
+    doc_id = request.path_params["docid"]
+    if doc_id.startswith("_design/"):
+        if request.method in ("GET", "HEAD"):
+            return couch_error(404, "not_found", "missing")
+        return couch_error(403, "forbidden", "design documents cannot be written by devices")
+    if doc_id.startswith("_"):
+        return couch_error(404, "not_found", f"{doc_id} is not served by the sync gateway")
+    if request.method in ("GET", "HEAD"):
+        return await _get_document(request, ctx, doc_id)
+    if request.method == "PUT":
+        doc = await read_json(request, ctx.settings.max_request_bytes)
+        if not isinstance(doc, dict):
+            raise GatewayError(400, "bad_request", "the document must be a JSON object")
+        if doc.setdefault("_id", doc_id) != doc_id:
+            raise GatewayError(400, "bad_request", "the _id in the body differs from the URL")
+        if "rev" in request.query_params and "_rev" not in doc:
+            doc["_rev"] = request.query_params["rev"]
+        new_edits = request.query_params.get("new_edits", "true") != "false"
+        return await _write_one(request, ctx, doc, new_edits)
+    if request.method == "DELETE":
+        rev = request.query_params.get("rev") or request.headers.get("if-match", "").strip('"')
+        if not rev:
+            raise GatewayError(409, "conflict", "Document update conflict.")
+        return await _write_one(request, ctx, {"_id": doc_id, "_rev": rev, "_deleted": True}, True)
+    return couch_error(405, "method_not_allowed", f"{request.method} is not allowed here")
+
+
+async def _get_document(request: Request, ctx: SyncContext, doc_id: str) -> Response:
+    params = {k: v for k, v in request.query_params.items() if k in DOC_QUERY}
+    _record(ctx, request, "pull")
+    metrics.DOCS_PULLED.inc()
+    accept = request.headers.get("accept", "")
+    if "multipart/mixed" in accept and "open_revs" in params:
+        return await _open_revs_multipart(request, ctx, doc_id, params)
+    return await _forward(request, ctx, request.method, doc_path(ctx.db, doc_id), params)
+
+
+async def _open_revs_multipart(
+    request: Request, ctx: SyncContext, doc_id: str, params: dict[str, Any]
+) -> Response:
+    """``open_revs`` as ``multipart/mixed``, one part per revision, as CouchDB's replicator
+    expects from servers without ``_bulk_get``; built here so it is the same on every backend."""
+    result = await ctx.couch.request(
+        "GET", doc_path(ctx.db, doc_id), params=params, headers={"Accept": JSON}
+    )
+    boundary = f"fieldsync{int(time.time() * 1000):x}"
+
+    async def parts() -> AsyncIterator[bytes]:
+        for entry in result:
+            if "ok" in entry:
+                head = b"Content-Type: application/json\r\n\r\n"
+                body = orjson.dumps(entry["ok"])
+            else:
+                head = b'Content-Type: application/json; error="true"\r\n\r\n'
+                body = orjson.dumps({"missing": entry.get("missing")})
+            yield f"--{boundary}\r\n".encode() + head + body + b"\r\n"
+        yield f"--{boundary}--".encode()
+
+    return StreamingResponse(parts(), 200, media_type=f'multipart/mixed; boundary="{boundary}"')
+
+
+@endpoint("attachment")
+async def attachment(request: Request, ctx: SyncContext) -> Response:
+    doc_id, name = request.path_params["docid"], request.path_params["attname"]
+    if doc_id.startswith("_"):
+        return couch_error(404, "not_found", "missing")
+    if ".." in name.split("/") or name.startswith("_"):
+        return couch_error(400, "bad_request", f"attachment name {name!r} is not allowed")
+    path = f"{doc_path(ctx.db, doc_id)}/{quote(name, safe='/')}"
+    if request.method in ("GET", "HEAD"):
+        params = {k: v for k, v in request.query_params.items() if k == "rev"}
+        _record(ctx, request, "pull")
+        upstream = ctx.couch.build_request(
+            request.method, path, params=params, headers={"Accept-Encoding": "identity"}
+        )
+        resp = await ctx.couch.send_raw(upstream, stream=True)
+        headers = {k: v for k, v in resp.headers.items() if k.lower() in PASS_HEADERS}
+        return StreamingResponse(_raw(resp), resp.status_code, headers)
+    if request.method not in ("PUT", "DELETE"):
+        return couch_error(405, "method_not_allowed", f"{request.method} is not allowed here")
+    rev = request.query_params.get("rev")
+    if not rev or not REV_RE.match(rev):
+        raise GatewayError(409, "conflict", "Document update conflict: give ?rev=")
+    parent = await ctx.couch.get(ctx.db, doc_id, rev=rev)
+    if parent.get("type") != "visit_note" or parent.get("author_id") != ctx.user_id:
+        return couch_error(403, "forbidden", "devices attach photos only to their own visit notes")
+    body = (
+        await read_body(request, ctx.settings.max_request_bytes)
+        if request.method == "PUT"
+        else None
+    )
+    result = await ctx.couch.request(
+        request.method,
+        path,
+        params={"rev": rev},
+        content=body,
+        headers={
+            "Content-Type": request.headers.get("content-type", "application/octet-stream"),
+            "Accept": JSON,
+        },
+    )
+    _record(ctx, request, "push")
+    return json_response(request, result, 201 if request.method == "PUT" else 200)
+
+
+@endpoint("local")
+async def local_doc(request: Request, ctx: SyncContext) -> Response:
+    local_id = request.path_params["localid"]
+    if not local_id or len(local_id) > 256:
+        raise GatewayError(400, "bad_request", "bad checkpoint id")
+    path = doc_path(ctx.db, f"_local/{local_id}")
+    if request.method == "GET":
+        return json_response(request, await ctx.couch.request("GET", path))
+    if request.method == "PUT":
+        doc = await read_json(request, MAX_LOCAL_DOC_BYTES)
+        if not isinstance(doc, dict):
+            raise GatewayError(400, "bad_request", "a checkpoint is a JSON object")
+        doc["_id"] = f"_local/{local_id}"
+        return json_response(request, await ctx.couch.request("PUT", path, json=doc), 201)
+    if request.method == "DELETE":
+        params = {"rev": request.query_params.get("rev", "")}
+        return json_response(request, await ctx.couch.request("DELETE", path, params=params))
+    return couch_error(405, "method_not_allowed", f"{request.method} is not allowed here")
+
+
+@endpoint("design")
+async def design(request: Request, ctx: SyncContext) -> Response:
+    if request.method in ("GET", "HEAD"):
+        return couch_error(404, "not_found", "missing")
+    return couch_error(403, "forbidden", "design documents cannot be written by devices")
+
+
+ALL = ["GET", "HEAD", "PUT", "POST", "DELETE", "COPY"]
+
+routes = [
+    Route("/sync/", server_root, methods=["GET", "HEAD"]),
+    Route("/sync/_session", session, methods=["GET", "POST"]),
+    Route("/sync", server_root, methods=["GET", "HEAD"]),
+    Route("/sync/{db}", database, methods=ALL),
+    Route("/sync/{db}/", database, methods=ALL),
+    Route("/sync/{db}/_changes", changes, methods=["GET", "POST"]),
+    Route("/sync/{db}/_bulk_get", bulk_get, methods=["POST"]),
+    Route("/sync/{db}/_revs_diff", revs_diff, methods=["POST"]),
+    Route("/sync/{db}/_bulk_docs", bulk_docs, methods=["POST"]),
+    Route("/sync/{db}/_all_docs", all_docs, methods=["GET", "POST"]),
+    Route("/sync/{db}/_ensure_full_commit", ensure_full_commit, methods=["POST"]),
+    Route("/sync/{db}/_local/{localid:path}", local_doc, methods=ALL),
+    Route("/sync/{db}/_design/{rest:path}", design, methods=ALL),
+    Route("/sync/{db}/{docid}", document, methods=ALL),
+    Route("/sync/{db}/{docid}/{attname:path}", attachment, methods=ALL),
+]
