@@ -98,13 +98,22 @@ def number_check(low: float, high: float, what: str) -> Callable[[Any], Any]:
     return check
 
 
+_DECIMAL_RE = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def _check_money(value: Any) -> Any:
+    if isinstance(value, str) and _MONEY_RE.match(value):
+        return value
+    if isinstance(value, str) and _DECIMAL_RE.match(value):
+        raise fail(f"must have at most 12 integer and 4 fraction digits, got {describe(value)}")
+    raise fail(f'must be a decimal string like "12.50", got {describe(value)}')
+
+
 Money = Annotated[
     str,
     StringConstraints(pattern=MONEY_PATTERN),
     Field(examples=["12.50"]),
-    BeforeValidator(
-        _string_check(lambda s: _MONEY_RE.match(s) is not None, 'a decimal string like "12.50"')
-    ),
+    BeforeValidator(_check_money),
 ]
 Quantity = Annotated[
     int | float,
