@@ -5,7 +5,8 @@ exactly).
 
 :func:`merge3` is a diff3 three-way merge built on :mod:`difflib`: regions where both sides still
 match the ancestor are kept; a region changed on one side only takes that side; a region changed
-the same way on both takes it once; a region changed differently on both sides (a *clash*)
+the same way on both takes it once; a region where both sides replaced the same number of
+lines is settled line by line; a region changed differently on both sides (a *clash*)
 keeps both: the first side's lines, then the second's — unless one side's lines already appear
 as a block inside the other's, which is then taken alone (that keeps a merge of a merged text
 with one of its inputs unchanged). Several sides fold left: ``merge3(a, merge3(a, t1, t2), t3)``.
@@ -81,6 +82,17 @@ def _merge_lines(base: Sequence[str], a: Sequence[str], b: Sequence[str]) -> tup
                 out += achunk
             elif contains_block(bchunk, achunk):
                 out += bchunk
+            elif len(achunk) == len(bchunk) == len(zchunk):
+                # Same number of lines on all three sides: neighbouring lines edited on
+                # different sides are not a clash; settle line by line.
+                for x, y, z in zip(achunk, bchunk, zchunk, strict=True):
+                    if x == y or y == z:
+                        out.append(x)
+                    elif x == z:
+                        out.append(y)
+                    else:
+                        clashes += 1
+                        out += [x, y]
             else:
                 clashes += 1
                 out += achunk + bchunk
@@ -128,7 +140,7 @@ def keep_all(texts: Sequence[str]) -> str:
         if not any(contains_block(_lines(distinct[k]), blocks[i]) for k in kept):
             kept.append(i)
     if not kept:
-        return distinct[-1] if distinct else ""
+        return max(distinct, key=lambda t: (len(t), t), default="")
     if len(kept) == 1:
         return distinct[kept[0]]
     return f"\n\n{SEPARATOR}\n\n".join(distinct[i].rstrip("\n") for i in sorted(kept))
