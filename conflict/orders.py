@@ -6,9 +6,9 @@ status
     Moves only forward: ``draft < submitted < confirmed < shipped < invoiced``, and the final
     ``cancelled`` and ``rejected`` rank above all of them (``rejected``, the back office's
     word, above ``cancelled``). The merged status is the highest; an unknown status ranks
-    lowest. A status that loses is recorded only when one of the two is final (a stale
-    ``submitted`` beside a ``confirmed`` is just history, a ``shipped`` beaten by a
-    ``cancelled`` is news).
+    lowest. A status that loses is recorded when it is final itself, or when it is back-office
+    progress (``confirmed`` / ``shipped`` / ``invoiced``) cut short by a final status; a stale
+    ``draft`` / ``submitted`` beside a later status is just history.
 
 *authority* of a leaf
     ``(status rank, updated_at, revision id)``: the leaf that got furthest in the order's life,
@@ -63,6 +63,8 @@ BACK_OFFICE_STATUSES = frozenset({"confirmed", "shipped", "invoiced", "rejected"
 BACK_OFFICE_FIELDS = ("confirmed_at", "rejection_reason", "shipped_at", "invoiced_at")
 BACK_OFFICE_LINE_FIELDS = ("confirmed_qty",)
 
+# Back-office progress that a final status can cut short (worth a record when it does).
+_PROGRESS = frozenset({"confirmed", "shipped", "invoiced"})
 _OWN_RULES = frozenset({"lines", "status", "submitted_at", "total", *BACK_OFFICE_FIELDS})
 
 Authority = tuple[int, tuple[tuple[datetime, str], tuple[int, str]]]
@@ -92,7 +94,7 @@ def _merge_status(
         other = leaf.body.get("status")
         if same(other, status) or (ancestor is not None and same(other, base)):
             continue
-        if other in FINAL or status in FINAL:
+        if other in FINAL or (status in FINAL and other in _PROGRESS):
             losses.append(
                 Overridden("status", other, f"status order ({top.rev})", leaf.rev, leaf_user(leaf))
             )

@@ -5,11 +5,12 @@ exactly).
 
 :func:`merge3` is a diff3 three-way merge built on :mod:`difflib`: regions where both sides still
 match the ancestor are kept; a region changed on one side only takes that side; a region changed
-the same way on both takes it once; a region where both sides replaced the same number of
-lines is settled line by line; a region changed differently on both sides (a *clash*)
-keeps both: the first side's lines, then the second's — unless one side's lines already appear
-as a block inside the other's, which is then taken alone (that keeps a merge of a merged text
-with one of its inputs unchanged). Several sides fold left: ``merge3(a, merge3(a, t1, t2), t3)``.
+the same way on both takes it once; in a region both changed, the two sides' edits (against the
+ancestor) are applied together where they do not overlap; where they overlap (a *clash*) both
+versions of that stretch are kept: the first side's lines, then the second's — unless one
+side's lines already appear as a block inside the other's, which is then taken alone (that
+keeps a merge of a merged text with one of its inputs unchanged). Several sides fold left:
+``merge3(a, merge3(a, t1, t2), t3)``.
 
 :func:`keep_all` is the merge without an ancestor: distinct texts, in the given order, joined by
 :data:`SEPARATOR` on a line of its own with a blank line either side; a text whose lines already
@@ -67,6 +68,78 @@ def _sync_regions(
     yield (len(base), len(base), len(a), len(a), len(b), len(b))
 
 
+# An edit of one side, in the ancestor's coordinates: replace base[start:end] by ``lines``
+# (start == end: an insertion before base[start]).
+_Edit = tuple[int, int, list[str], int]  # start, end, lines, side (0 first, 1 second)
+
+
+def _edits(base: Sequence[str], side: Sequence[str], tag: int) -> list[_Edit]:
+    matcher = SequenceMatcher(None, base, side, autojunk=False)
+    return [
+        (i1, i2, list(side[j1:j2]), tag)
+        for op, i1, i2, j1, j2 in matcher.get_opcodes()
+        if op != "equal"
+    ]
+
+
+def _overlap(e: _Edit, f: _Edit) -> bool:
+    (a1, a2), (b1, b2) = e[:2], f[:2]
+    if a1 == a2 and b1 == b2:
+        return a1 == b1  # two insertions at one place: which goes first is a real clash
+    if a1 == a2:
+        return b1 < a1 < b2
+    if b1 == b2:
+        return a1 < b1 < a2
+    return a1 < b2 and b1 < a2
+
+
+def _apply(base: Sequence[str], lo: int, hi: int, edits: Sequence[_Edit]) -> list[str]:
+    out: list[str] = []
+    pos = lo
+    for start, end, lines, _ in sorted(edits, key=lambda e: (e[0], e[1])):
+        out += base[pos:start]
+        out += lines
+        pos = end
+    return out + list(base[pos:hi])
+
+
+def _settle(
+    base: Sequence[str], first: Sequence[str], second: Sequence[str]
+) -> tuple[list[str], int]:
+    """A region both sides changed: apply each side's edits where they do not overlap; where
+    they do, keep both versions of that stretch (unless one contains the other)."""
+    edits = sorted(_edits(base, first, 0) + _edits(base, second, 1), key=lambda e: (e[0], e[1]))
+    clusters: list[list[_Edit]] = []
+    for edit in edits:
+        if clusters and any(_overlap(edit, other) for other in clusters[-1]):
+            clusters[-1].append(edit)
+        else:
+            clusters.append([edit])
+    out: list[str] = []
+    clashes = 0
+    pos = 0
+    for cluster in clusters:
+        lo = min(e[0] for e in cluster)
+        hi = max(e[1] for e in cluster)
+        out += base[pos:lo]
+        mine = _apply(base, lo, hi, [e for e in cluster if e[3] == 0])
+        theirs = _apply(base, lo, hi, [e for e in cluster if e[3] == 1])
+        sides = {e[3] for e in cluster}
+        if sides == {0} or mine == theirs:
+            out += mine
+        elif sides == {1}:
+            out += theirs
+        elif contains_block(mine, theirs):
+            out += mine
+        elif contains_block(theirs, mine):
+            out += theirs
+        else:
+            clashes += 1
+            out += mine + theirs
+        pos = hi
+    return out + list(base[pos:]), clashes
+
+
 def _merge_lines(base: Sequence[str], a: Sequence[str], b: Sequence[str]) -> tuple[list[str], int]:
     out: list[str] = []
     clashes = 0
@@ -82,20 +155,10 @@ def _merge_lines(base: Sequence[str], a: Sequence[str], b: Sequence[str]) -> tup
                 out += achunk
             elif contains_block(bchunk, achunk):
                 out += bchunk
-            elif len(achunk) == len(bchunk) == len(zchunk):
-                # Same number of lines on all three sides: neighbouring lines edited on
-                # different sides are not a clash; settle line by line.
-                for x, y, z in zip(achunk, bchunk, zchunk, strict=True):
-                    if x == y or y == z:
-                        out.append(x)
-                    elif x == z:
-                        out.append(y)
-                    else:
-                        clashes += 1
-                        out += [x, y]
             else:
-                clashes += 1
-                out += achunk + bchunk
+                lines, found = _settle(zchunk, achunk, bchunk)
+                clashes += found
+                out += lines
         out += base[zstart:zend]
         iz, ia, ib = zend, aend, bend
     return out, clashes
