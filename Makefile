@@ -19,7 +19,7 @@ $(EMBED)/node_modules/.installed: $(EMBED)/package.json $(EMBED)/package-lock.js
 setup: $(BIN)/fieldsync $(EMBED)/node_modules/.installed
 
 run: setup
-	$(BIN)/fieldsync serve --seed-demo
+	FIELDSYNC_ADMIN_PASSWORD=$${FIELDSYNC_ADMIN_PASSWORD:-admin-demo} $(BIN)/fieldsync serve --seed-demo
 
 test: setup
 	$(BIN)/pytest

@@ -14,7 +14,9 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 
+from sync_gateway.activity import ActivityRecorder
 from sync_gateway.databases import ensure_databases
+from sync_gateway.rest.sync import routes as sync_routes
 from sync_gateway.runtime import Runtime
 from sync_gateway.settings import Settings
 
@@ -56,4 +58,22 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.state.shutdown_hooks = []
     problems.install(app)
     app.include_router(health.router)
+    app.router.routes.extend(sync_routes)
+    app.state.startup_hooks.append(_start_gateway(app))
+    if settings.seed_demo:
+        from .demo import seed_if_empty
+
+        app.state.startup_hooks.append(seed_if_empty)
     return app
+
+
+def _start_gateway(app: FastAPI) -> StartupHook:
+    async def start(rt: Runtime) -> None:
+        from sync_gateway.auth.devices import DeviceStore
+
+        recorder = ActivityRecorder(DeviceStore(rt.couch, rt.dbs).record_activity)
+        recorder.start()
+        rt.extras["activity"] = recorder
+        app.state.shutdown_hooks.append(recorder.stop)
+
+    return start

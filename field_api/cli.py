@@ -28,6 +28,18 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["port"] = args.port
     settings = Settings(**overrides)  # type: ignore[arg-type]
     app = create_app(settings)
+    base = settings.public_base()
+    print(f"fieldsync serving on {base}")
+    print(f"  health   {base}/healthz")
+    print(f"  API docs {base}/docs")
+    print(f"  sync     {base}/sync/rep_<user id>  (see GET /api/v1/me)")
+    print(f"  database {'external CouchDB' if settings.couchdb_url else 'embedded PouchDB Server'}")
+    if settings.seed_demo:
+        from .demo import DEMO_LOGINS
+
+        print("  demo logins (user / password): " + ", ".join(f"{u} / {p}" for u, p in DEMO_LOGINS))
+    if settings.admin_password is not None:
+        print("  admin login: admin / $FIELDSYNC_ADMIN_PASSWORD")
     uvicorn.run(
         app,
         host=settings.host,

@@ -177,7 +177,7 @@ def endpoint(
 
 
 async def _authorize(request: Request, needs_db: bool) -> SyncContext:
-    from ..auth.errors import AuthError
+    from ..auth.errors import AuthenticationFailed
 
     runtime: Runtime = request.app.state.runtime
     if runtime.embedded is not None and not runtime.embedded.available:
@@ -185,7 +185,7 @@ async def _authorize(request: Request, needs_db: bool) -> SyncContext:
     authenticator: Any = runtime.extras["authenticator"]
     try:
         principal = await authenticator.authenticate(request.headers.get("authorization"))
-    except AuthError as exc:
+    except AuthenticationFailed as exc:
         raise GatewayError(401, "unauthorized", str(exc)) from exc
     db = request.path_params.get("db", "")
     if needs_db:
