@@ -21,7 +21,7 @@ def order(order_id: str, rep: str = "alice", **kw: Any) -> dict[str, Any]:
 async def test_initial_pull_gets_everything_but_design_documents(world: World, phone: Any) -> None:
     alice = world.users["alice"]
     db = world.dbs.rep("alice")
-    await world.couch.bulk_docs(db, catalog(120) + [sample("account")])
+    await world.couch.bulk_docs(db, [*catalog(120), sample("account")])
     await world.couch.put(db, {"_id": "_design/secret", "views": {}})
     result = await phone.pull(alice.sync_url, headers=alice.headers)
     assert result["status"] == "complete"

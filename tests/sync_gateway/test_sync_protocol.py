@@ -254,7 +254,7 @@ async def test_open_revs_as_multipart_for_old_replicators(world: World) -> None:
     boundary = resp.headers["content-type"].split("boundary=")[1].strip('"')
     parts = [p for p in resp.content.split(f"--{boundary}".encode()) if p.strip(b"-\r\n")]
     assert len(parts) == 2
-    head, body = parts[0].split(b"\r\n\r\n", 1)
+    _head, body = parts[0].split(b"\r\n\r\n", 1)
     assert orjson.loads(body.strip())["_rev"] == rev
     assert b'error="true"' in parts[1]
 
