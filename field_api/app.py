@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 
+from sync_gateway import auth as auth_services
 from sync_gateway.activity import ActivityRecorder
 from sync_gateway.databases import ensure_databases
 from sync_gateway.rest.sync import routes as sync_routes
@@ -21,7 +22,9 @@ from sync_gateway.runtime import Runtime
 from sync_gateway.settings import Settings
 
 from . import problems
+from .routes import auth as auth_routes
 from .routes import health
+from .routes import users as user_routes
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +61,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.state.shutdown_hooks = []
     problems.install(app)
     app.include_router(health.router)
+    app.include_router(auth_routes.router)
+    app.include_router(user_routes.router)
+    app.state.startup_hooks.append(auth_services.bootstrap)  # before demo data, workers
     app.router.routes.extend(sync_routes)
     app.state.startup_hooks.append(_start_gateway(app))
     if settings.seed_demo:

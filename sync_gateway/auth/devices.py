@@ -1,0 +1,194 @@
+"""Device documents in the ops database: a user's phones, tablets and PDAs.
+
+    {"_id": "device:<user id>:<device id>", "type": "device", "user_id": "ana",
+     "device_id": "3f2a-...", "platform": "android" | "ios" | "web" | "pda" | "other",
+     "fcm_token": "<FCM registration token>" | null, "fcm_token_updated_at": "<ts>" | null,
+     "user_agent": "PouchDB/9.0" | null, "last_pull": "<ts>" | null, "last_push": "<ts>" | null,
+     "created_at": "<ts>", "updated_at": "<ts>"}
+
+Timestamps are the document format (UTC, milliseconds, ``Z``), so they compare as strings.
+``register`` is called by the app (``POST /api/v1/me/devices``); ``record_activity`` by the
+gateway's activity flusher, many devices in one ``_all_docs`` + one ``_bulk_docs``. Both upsert
+and settle concurrent writes by retrying on CouchDB's 409.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from mobile_schema import utc_now
+
+from ..couch import CouchClient, CouchConflict
+from ..databases import Databases
+from .errors import InvalidInput
+
+log = structlog.get_logger(__name__)
+
+PLATFORMS = ("android", "ios", "web", "pda", "other")
+DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+MAX_FCM_TOKEN = 4096
+MAX_RETRIES = 10
+ACTIVITY_FIELDS = ("last_pull", "last_push", "user_agent")
+PUBLIC_FIELDS = (
+    "user_id",
+    "device_id",
+    "platform",
+    "fcm_token",
+    "fcm_token_updated_at",
+    "user_agent",
+    "last_pull",
+    "last_push",
+    "created_at",
+    "updated_at",
+)
+
+DeviceKey = tuple[str, str]
+
+
+def device_doc_id(user_id: str, device_id: str) -> str:
+    return f"device:{user_id}:{device_id}"
+
+
+def public_view(doc: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: doc.get(key) for key in PUBLIC_FIELDS}
+
+
+def new_device(user_id: str, device_id: str, platform: str = "other") -> dict[str, Any]:
+    now = utc_now()
+    return {
+        "_id": device_doc_id(user_id, device_id),
+        "type": "device",
+        "user_id": user_id,
+        "device_id": device_id,
+        "platform": platform,
+        "fcm_token": None,
+        "fcm_token_updated_at": None,
+        "user_agent": None,
+        "last_pull": None,
+        "last_push": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def apply_activity(doc: dict[str, Any], update: Mapping[str, Any]) -> bool:
+    """Fold one activity update into a device document; True when something changed.
+
+    Times only move forward, so a late flush of an older batch never turns a clock back.
+    """
+    changed = False
+    for key in ("last_pull", "last_push"):
+        value = update.get(key)
+        if value and (doc.get(key) is None or value > doc[key]):
+            doc[key] = value
+            changed = True
+    agent = update.get("user_agent")
+    if agent and agent != doc.get("user_agent"):
+        doc["user_agent"] = str(agent)[:300]
+        changed = True
+    return changed
+
+
+class DeviceStore:
+    def __init__(self, couch: CouchClient, dbs: Databases) -> None:
+        self.couch = couch
+        self.dbs = dbs
+
+    async def register(
+        self,
+        user_id: str,
+        device_id: str,
+        platform: str,
+        fcm_token: str | None,
+        *,
+        user_agent: str | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """Create or update a device; (document, True when it was created)."""
+        if not DEVICE_ID_RE.match(device_id):
+            raise InvalidInput(
+                "device_id must be 1-128 characters of letters, digits and . _ : @ -"
+            )
+        if platform not in PLATFORMS:
+            raise InvalidInput(f"platform {platform!r} is not one of {', '.join(PLATFORMS)}")
+        if fcm_token is not None and not (0 < len(fcm_token) <= MAX_FCM_TOKEN):
+            raise InvalidInput(f"fcm_token must be 1-{MAX_FCM_TOKEN} characters, or null")
+        doc_id = device_doc_id(user_id, device_id)
+        for _ in range(MAX_RETRIES):
+            existing = await self.couch.get_or_none(self.dbs.ops, doc_id)
+            doc = existing or new_device(user_id, device_id, platform)
+            doc["platform"] = platform
+            if fcm_token != doc.get("fcm_token"):
+                doc["fcm_token"] = fcm_token
+                doc["fcm_token_updated_at"] = utc_now()
+            if user_agent:
+                doc["user_agent"] = user_agent[:300]
+            doc["updated_at"] = utc_now()
+            try:
+                result = await self.couch.put(self.dbs.ops, doc)
+            except CouchConflict:
+                continue
+            doc["_rev"] = result["rev"]
+            log.info("device_registered", user_id=user_id, device_id=device_id, new=not existing)
+            return doc, existing is None
+        raise CouchConflict(
+            409, "conflict", f"device {doc_id} changed {MAX_RETRIES} times meanwhile"
+        )
+
+    async def get_device(self, user_id: str, device_id: str) -> dict[str, Any] | None:
+        return await self.couch.get_or_none(self.dbs.ops, device_doc_id(user_id, device_id))
+
+    async def list_devices(self, user_id: str) -> list[dict[str, Any]]:
+        """The user's devices, ordered by device id."""
+        prefix = f"device:{user_id}:"
+        result = await self.couch.all_docs(
+            self.dbs.ops, startkey=prefix, endkey=prefix + "\ufff0", include_docs=True
+        )
+        return [row["doc"] for row in result["rows"] if row.get("doc")]
+
+    async def clear_fcm_token(self, user_id: str, device_id: str, fcm_token: str) -> bool:
+        """Forget a token FCM reported unregistered, unless the device has sent a new one since."""
+        for _ in range(MAX_RETRIES):
+            doc = await self.get_device(user_id, device_id)
+            if doc is None or doc.get("fcm_token") != fcm_token:
+                return False
+            doc["fcm_token"] = None
+            doc["fcm_token_updated_at"] = doc["updated_at"] = utc_now()
+            try:
+                await self.couch.put(self.dbs.ops, doc)
+            except CouchConflict:
+                continue
+            return True
+        return False
+
+    async def record_activity(self, updates: Mapping[DeviceKey, Mapping[str, Any]]) -> int:
+        """Upsert last_pull / last_push / user_agent of many devices; the number written.
+
+        One ``_all_docs`` and one ``_bulk_docs`` per round; only documents that lost a race
+        with another writer (409) go round again.
+        """
+        pending = {device_doc_id(u, d): (u, d, dict(v)) for (u, d), v in updates.items()}
+        written = 0
+        for _ in range(MAX_RETRIES):
+            if not pending:
+                return written
+            rows = await self.couch.all_docs(self.dbs.ops, keys=list(pending), include_docs=True)
+            docs = []
+            for row in rows["rows"]:
+                user_id, device_id, update = pending[row["key"]]
+                doc = row.get("doc") or new_device(user_id, device_id)
+                if apply_activity(doc, update) or "_rev" not in doc:
+                    doc["updated_at"] = utc_now()
+                    docs.append(doc)
+            results = await self.couch.bulk_docs(self.dbs.ops, docs) if docs else []
+            retry = {r["id"] for r in results if r.get("error") == "conflict"}
+            failed = [r for r in results if r.get("error") and r.get("error") != "conflict"]
+            if failed:
+                log.warning("device_activity_not_written", errors=failed[:5], count=len(failed))
+            written += sum(1 for r in results if not r.get("error"))
+            pending = {k: v for k, v in pending.items() if k in retry}
+        log.warning("device_activity_gave_up", devices=len(pending))
+        return written
