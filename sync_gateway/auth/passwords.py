@@ -21,9 +21,14 @@ class Passwords:
 
     def __init__(self, hasher: PasswordHasher | None = None) -> None:
         self._hasher = hasher or PasswordHasher()
+        self._dummy: str | None = None
+
+    def _dummy_hash(self) -> str:
         # verified against when the user does not exist, so a wrong user name costs as much
         # time as a wrong password and does not reveal which user names exist
-        self._dummy = self._hasher.hash("not-a-real-password")
+        if self._dummy is None:
+            self._dummy = self._hasher.hash("not-a-real-password")
+        return self._dummy
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
@@ -31,7 +36,7 @@ class Passwords:
     def verify(self, password_hash: str | None, password: str) -> bool:
         """True when ``password`` matches; False for a wrong password or an unusable hash."""
         try:
-            return self._hasher.verify(password_hash or self._dummy, password) and bool(
+            return self._hasher.verify(password_hash or self._dummy_hash(), password) and bool(
                 password_hash
             )
         except (VerificationError, InvalidHashError):
