@@ -17,8 +17,9 @@ status
 
 back-office fields
     ``confirmed_at``, ``rejection_reason``, ``shipped_at``, ``invoiced_at``: the non-null
-    value of the highest-authority leaf that has one. Per line, ``confirmed_qty`` likewise, and
-    ``unit_price`` from the highest-authority leaf past ``submitted`` that has the line: past
+    value of the highest-authority leaf that has one. Per line, ``confirmed_qty`` likewise; and
+    when the merged status is a back-office one (``confirmed``, ``shipped``, ``invoiced``,
+    ``rejected``), ``unit_price`` from the highest-authority such leaf that has the line: past
     ``submitted`` the price is the back office's. They override whatever the line's own merge
     chose; a rep's differing value is recorded.
 
@@ -132,7 +133,7 @@ def _overlay(
 
 
 def _merge_lines(
-    leaves: Sequence[Leaf], ancestor: Mapping[str, Any] | None
+    leaves: Sequence[Leaf], ancestor: Mapping[str, Any] | None, status: Any
 ) -> tuple[list[dict[str, Any]], list[Overridden]]:
     grouped = group_versions(leaves, "lines", "line_id", ancestor, _tombstone)
     merged: list[dict[str, Any]] = []
@@ -151,8 +152,11 @@ def _merge_lines(
         user = leaf_user(winner.leaf) if winner else None
         rev = winner.leaf.rev if winner else ""
         extra = _overlay(line, "confirmed_qty", versions, ancestor_line, what)
-        past_submitted = [v for v in versions if v.leaf.body.get("status") in BACK_OFFICE_STATUSES]
-        extra += _overlay(line, "unit_price", past_submitted, ancestor_line, what)
+        if status in BACK_OFFICE_STATUSES:
+            past_submitted = [
+                v for v in versions if v.leaf.body.get("status") in BACK_OFFICE_STATUSES
+            ]
+            extra += _overlay(line, "unit_price", past_submitted, ancestor_line, what)
         losses += [Overridden(o.what, o.lost_value, o.by, rev, user) for o in extra]
         merged.append(line)
     return merged, losses
@@ -166,7 +170,7 @@ def _earliest_submitted_at(leaves: Sequence[Leaf]) -> Any:
 def _merge_live(leaves: Sequence[Leaf], ancestor: Mapping[str, Any] | None) -> MergeResult:
     fields, losses = merge_fields(leaves, ancestor, skip=_OWN_RULES | BOOKKEEPING)
     status, lost_status = _merge_status(leaves, ancestor)
-    lines, lost_lines = _merge_lines(leaves, ancestor)
+    lines, lost_lines = _merge_lines(leaves, ancestor, status)
     losses += lost_status + lost_lines
     if status is not None:
         fields["status"] = status
