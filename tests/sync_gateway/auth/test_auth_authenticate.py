@@ -7,6 +7,7 @@ import base64
 import time
 
 import pytest
+from auth_fixtures import passwords_fixture, settings_fixture, users_fixture  # noqa: F401  (fixtures)
 from polling import wait_until
 
 from sync_gateway.auth import tokens

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from auth_fixtures import devices_fixture  # noqa: F401  (fixtures)
 
 from sync_gateway.auth.devices import DeviceStore, apply_activity, new_device
 from sync_gateway.auth.errors import InvalidInput

@@ -10,6 +10,7 @@ import jwt
 import orjson
 import pytest
 from argon2 import PasswordHasher
+from auth_fixtures import passwords_fixture, settings_fixture  # noqa: F401  (fixtures)
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st

@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import pytest
+from auth_fixtures import passwords_fixture, users_fixture  # noqa: F401  (fixtures)
 
 from sync_gateway.auth.errors import InvalidInput, UserExists, UserNotFound
 from sync_gateway.auth.users import UserStore, public_view

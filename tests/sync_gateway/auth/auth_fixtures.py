@@ -1,5 +1,9 @@
 """Fixtures of the auth tests: stores on this test's fresh databases of the real server.
 
+Test modules import them (``from auth_fixtures import users_fixture``); this is not a conftest.py
+because neighbouring tests import their own ``conftest`` by that module name. Each function is
+named ``<fixture>_fixture`` so the import does not clash with the test parameter of that name.
+
 Passwords use argon2 with small parameters so the store tests stay quick; the hashing code is the
 real one (the service tests in tests/field_api use the production parameters).
 """
@@ -17,23 +21,23 @@ from sync_gateway.databases import Databases, ensure_databases
 from sync_gateway.settings import Settings
 
 
-@pytest.fixture
-def passwords() -> Passwords:
+@pytest.fixture(name="passwords")
+def passwords_fixture() -> Passwords:
     return Passwords(PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
 
 
-@pytest.fixture
-def settings() -> Settings:
+@pytest.fixture(name="settings")
+def settings_fixture() -> Settings:
     return Settings(jwt_secret="unit-test-secret-unit-test-secret-0123", token_ttl_s=600)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def users(couch: CouchClient, dbs: Databases, passwords: Passwords) -> UserStore:
+@pytest.fixture(name="users")
+async def users_fixture(couch: CouchClient, dbs: Databases, passwords: Passwords) -> UserStore:
     await ensure_databases(couch, dbs)
     return UserStore(couch, dbs, passwords)
 
 
-@pytest.fixture
-async def devices(couch: CouchClient, dbs: Databases) -> DeviceStore:
+@pytest.fixture(name="devices")
+async def devices_fixture(couch: CouchClient, dbs: Databases) -> DeviceStore:
     await ensure_databases(couch, dbs)
     return DeviceStore(couch, dbs)
