@@ -1,0 +1,25 @@
+"""The router: copies documents between the shared databases and each field user's database.
+
+- :mod:`.rules` — where each document goes (pure);
+- :mod:`.assignments` — the in-memory assignment index and its membership deltas (pure);
+- :mod:`.copier` — batched copies with ``new_edits=false`` and the router's tombstones;
+- :mod:`.checkpoints` — where each feed stopped (``_local`` docs in fs_ops);
+- :mod:`.worker` — :class:`Router`, the background worker (``run``, ``run_once``, ``stop``).
+
+Run it alone with ``python -m sync_gateway.router [--once]``.
+"""
+
+from .assignments import Assignments, Delta
+from .rules import EVERYONE, NOBODY, Targets, fan_in_target, fan_out_targets
+from .worker import Router
+
+__all__ = [
+    "EVERYONE",
+    "NOBODY",
+    "Assignments",
+    "Delta",
+    "Router",
+    "Targets",
+    "fan_in_target",
+    "fan_out_targets",
+]

@@ -1,0 +1,581 @@
+"""The router: follows the shared databases and every rep database and copies between them.
+
+    fs_master ─┐                       ┌─> rep_<id>   fan-out: what each user may see
+    fs_orders ─┼─ router (this) ───────┤
+    fs_field  ─┘   <── fan-in ─────────┘   orders, visits, notes, work orders the user owns
+
+What runs (``run()``):
+
+- one follower per shared database: a continuous ``_changes`` feed used only as a wake-up, and
+  normal ``_changes`` pages (``style=all_docs``, ``include_docs``, ``page_size`` rows) read from
+  the checkpoint. A back-office change reaches the rep database within one round of requests.
+- one poller for all rep databases: every ``poll_interval_s`` it reads each database's
+  ``update_seq`` (``concurrency`` at a time) and drains the feeds that moved; ``notify_rep_changed``
+  (the gateway after a push) wakes it at once. This costs one cheap request per rep database and
+  interval, and no idle connection per database, which is what lets it follow ~1000 databases;
+  with CouchDB 3, ``_db_updates`` could replace the polling (not done yet: PouchDB Server has none).
+- a rescan of ``_all_dbs`` every ``rescan_interval_s`` picks up new and dropped rep databases;
+  ``add_user_db(user_id)`` does it at once for one user (the API calls it after creating one).
+
+Each page of a shared feed: the winning revisions update the assignment index, which yields the
+membership delta; every changed document is copied (all leaves, ``_revs_diff`` first,
+``new_edits=false``) to the users it targets (a deletion also to those who had it); then the
+delta is applied by reconciling its (user, id) pairs against the index: a target that lacks the
+document gets it from its home database, a user who may no longer see it gets a router
+tombstone in their database only (orders stay). The checkpoint is written last.
+
+Writes to one rep database are serialised by a lock per user and re-decided under it against the
+index of that moment, so a copy and a tombstone of the same document cannot overtake each other.
+
+Start-up (and ``run_once()``'s first call) builds the index from the shared databases, catches up
+every feed from its checkpoint, then reconciles each rep database in full (its live ids against
+what the index says it must hold). That repairs what happened while the router was down or was
+killed between an index change and its delta; it reads each rep database's ids once.
+
+Re-gaining a document whose router tombstone sits on top of the source's current revision needs
+a new revision (a copy of a revision the database already has changes nothing): the router then
+writes the same body again as a child of the source's winner in the home database, and the
+follower carries that revision everywhere.
+
+Events (``on_event(kind, payload)``, errors in the callback are logged and ignored):
+
+    "order_changed"        {"user_id", "doc"}        an fs_orders revision reached a rep db
+    "assignment_gained"    {"user_id", "doc_ids"}    visits / work orders / territories
+    "assignment_lost"      {"user_id", "doc_ids"}
+
+One router per deployment: two would do the same work twice, harmlessly but wastefully.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import structlog
+
+from mobile_schema import doc_type_of
+
+from ..couch import CouchClient, CouchError, CouchNotFound
+from ..databases import Databases, ensure_databases
+from .assignments import Assignments, Delta
+from .checkpoints import Checkpoints
+from .copier import Copier, is_router_tombstone
+from .rules import (
+    ASSIGNMENT_EVENT_TYPES,
+    FAN_IN_OWNER_FIELD,
+    HOME_DB,
+    SharedDb,
+    device_may_delete,
+    fan_in_target,
+)
+
+log = structlog.get_logger(__name__)
+
+EventCallback = Callable[[str, dict[str, Any]], Any]
+
+
+class Router:
+    """Follows fs_master, fs_orders, fs_field and every rep database; see the module docstring."""
+
+    def __init__(
+        self,
+        couch: CouchClient,
+        dbs: Databases,
+        *,
+        on_event: EventCallback | None = None,
+        on_db_written: Callable[[str], None] | None = None,
+        page_size: int = 200,
+        poll_interval_s: float = 1.0,
+        rescan_interval_s: float = 5.0,
+        heartbeat_ms: int = 10_000,
+        concurrency: int = 8,
+        retry_s: float = 1.0,
+    ) -> None:
+        self.couch = couch
+        self.dbs = dbs
+        self.on_event = on_event
+        self.on_db_written = on_db_written
+        self.page_size = page_size
+        self.poll_interval_s = poll_interval_s
+        self.rescan_interval_s = rescan_interval_s
+        self.heartbeat_ms = heartbeat_ms
+        self.retry_s = retry_s
+        self.index = Assignments()
+        self.checkpoints = Checkpoints(couch, dbs.ops)
+        self.copier = Copier(couch, batch_size=page_size)
+        self._users: dict[str, str] = {}  # user id -> rep database
+        self._seqs: dict[str, Any] = {}  # source database -> last sequence finished
+        self._rep_seen: dict[str, Any] = {}  # rep database -> update_seq last drained
+        self._user_locks: dict[str, asyncio.Lock] = {}
+        self._source_locks: dict[str, asyncio.Lock] = {}
+        self._pending: dict[str, tuple[dict[str, dict[str, list[str]]], Delta, set[str]]] = {}
+        self._sem = asyncio.Semaphore(concurrency)
+        self._rep_sem = asyncio.Semaphore(concurrency * 4)
+        self._event_tasks: set[asyncio.Task[Any]] = set()
+        self._dirty: set[str] = set()
+        self._rep_wake = asyncio.Event()
+        self._started = False
+        self._start_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def shared_sources(self) -> tuple[str, str, str]:
+        return (self.dbs.master, self.dbs.field, self.dbs.orders)
+
+    @property
+    def users(self) -> list[str]:
+        """The field users whose databases the router follows."""
+        return sorted(self._users)
+
+    def _home(self, home: SharedDb) -> str:
+        return {"master": self.dbs.master, "orders": self.dbs.orders, "field": self.dbs.field}[home]
+
+    def _user_lock(self, user_id: str) -> asyncio.Lock:
+        return self._user_locks.setdefault(user_id, asyncio.Lock())
+
+    def _source_lock(self, db: str) -> asyncio.Lock:
+        return self._source_locks.setdefault(db, asyncio.Lock())
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Build the index, catch up every feed and reconcile every rep database (once)."""
+        async with self._start_lock:
+            if self._started:
+                return
+            await ensure_databases(self.couch, self.dbs)
+            self.index = Assignments()
+            for source in self.shared_sources:
+                async for docs in self.copier.all_docs(source):
+                    self.index.load(docs)
+                self._seqs[source] = await self.checkpoints.load(source)
+            await self._rescan(reconcile=False)
+            await self._quiesce()
+            for user_id in self.users:
+                await self._reconcile_user(user_id)
+            self._started = True
+            log.info("router_started", users=len(self._users), indexed=len(self.index))
+        await self._quiesce()
+
+    async def run_once(self) -> None:
+        """Drain every source to its current end (and pick up new rep databases)."""
+        if not self._started:
+            await self.start()
+            return
+        await self._rescan(reconcile=True)
+        await self._quiesce()
+
+    async def run(self) -> None:
+        """Follow every feed until cancelled or :meth:`stop` is called."""
+        await self.start()
+        self._tasks = [
+            *(
+                asyncio.create_task(self._follow_shared(s), name=f"router-{s}")
+                for s in self.shared_sources
+            ),
+            asyncio.create_task(self._poll_reps(), name="router-reps"),
+            asyncio.create_task(self._rescan_loop(), name="router-rescan"),
+        ]
+        try:
+            await asyncio.gather(*self._tasks)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._tasks = []
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def add_user_db(self, user_id: str) -> None:
+        """Follow the database of ``user_id`` (it must exist) and fill it now."""
+        db = self.dbs.rep(user_id)
+        if user_id not in self._users:
+            self._users[user_id] = db
+            self._seqs[db] = await self.checkpoints.load(db)
+        if self._started:
+            await self._drain_rep(user_id)
+            await self._reconcile_user(user_id)
+
+    def notify_rep_changed(self, user_id: str) -> None:
+        """A device wrote to the user's database: drain its feed without waiting for the poll."""
+        if user_id in self._users:
+            self._dirty.add(user_id)
+            self._rep_wake.set()
+
+    # -- loops -----------------------------------------------------------------------------
+
+    async def _quiesce(self) -> None:
+        """Drain all feeds until a whole round finds nothing new (copies cause echoes)."""
+        while True:
+            progressed = False
+            for source in self.shared_sources:
+                progressed |= await self._drain_shared(source)
+            results = await asyncio.gather(*(self._drain_rep(u) for u in self.users))
+            progressed |= any(results)
+            if not progressed:
+                return
+
+    async def _follow_shared(self, source: str) -> None:
+        while True:
+            try:
+                await self._drain_shared(source)
+                wake = asyncio.Event()
+                watcher = asyncio.create_task(self._watch(source, self._seqs[source], wake))
+                try:
+                    while not watcher.done():
+                        await wake.wait()
+                        wake.clear()
+                        await self._drain_shared(source)
+                    watcher.result()
+                finally:
+                    watcher.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, CouchError):
+                        await watcher
+            except CouchError as exc:
+                log.warning("router_feed_failed", source=source, error=str(exc))
+                await asyncio.sleep(self.retry_s)
+
+    async def _watch(self, source: str, since: Any, wake: asyncio.Event) -> None:
+        try:
+            async for _row in self.couch.changes_stream(
+                source, since=since, heartbeat_ms=self.heartbeat_ms
+            ):
+                wake.set()
+        finally:
+            wake.set()
+
+    async def _poll_reps(self) -> None:
+        while True:
+            try:
+                await asyncio.gather(*(self._poll_rep(u) for u in self.users))
+            except CouchError as exc:
+                log.warning("router_rep_poll_failed", error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._rep_wake.wait(), self.poll_interval_s)
+            self._rep_wake.clear()
+
+    async def _poll_rep(self, user_id: str) -> None:
+        db = self._users.get(user_id)
+        if db is None:
+            return
+        if user_id not in self._dirty:
+            async with self._sem:
+                try:
+                    seq = (await self.couch.db_info(db))["update_seq"]
+                except CouchNotFound:
+                    await self._drop_user(user_id)
+                    return
+            if seq == self._rep_seen.get(db):
+                return
+            self._rep_seen[db] = seq
+        self._dirty.discard(user_id)
+        await self._drain_rep(user_id)
+
+    async def _rescan_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.rescan_interval_s)
+            try:
+                await self._rescan(reconcile=True)
+            except CouchError as exc:
+                log.warning("router_rescan_failed", error=str(exc))
+
+    async def _rescan(self, *, reconcile: bool) -> None:
+        found: dict[str, str] = {}
+        for db in await self.couch.all_dbs():
+            user_id = self.dbs.user_of(db)
+            if user_id is not None:
+                found[user_id] = db
+        for user_id in set(self._users) - set(found):
+            await self._drop_user(user_id)
+        for user_id in sorted(set(found) - set(self._users)):
+            log.info("router_rep_db_found", user_id=user_id)
+            if reconcile:
+                await self.add_user_db(user_id)
+            else:
+                self._users[user_id] = found[user_id]
+                self._seqs[found[user_id]] = await self.checkpoints.load(found[user_id])
+
+    async def _drop_user(self, user_id: str) -> None:
+        db = self._users.pop(user_id, None)
+        if db is not None:
+            log.info("router_rep_db_gone", user_id=user_id)
+            self._seqs.pop(db, None)
+            self._rep_seen.pop(db, None)
+            await self.checkpoints.forget(db)
+
+    # -- fan-out ---------------------------------------------------------------------------
+
+    async def _drain_shared(self, source: str) -> bool:
+        """Process ``source`` from its checkpoint to its end; True when there was anything."""
+        progressed = False
+        async with self._source_lock(source):
+            while True:
+                page = await self.couch.changes(
+                    source,
+                    since=self._seqs.get(source, 0),
+                    limit=self.page_size,
+                    style="all_docs",
+                    include_docs=True,
+                )
+                rows = [r for r in page.results if not r["id"].startswith("_design/")]
+                if rows or source in self._pending:
+                    await self._fan_out(source, rows)
+                    progressed = True
+                if page.last_seq != self._seqs.get(source):
+                    self._seqs[source] = page.last_seq
+                    await self.checkpoints.save(source, page.last_seq)
+                if len(page.results) < self.page_size:
+                    return progressed
+
+    async def _fan_out(self, source: str, rows: list[dict[str, Any]]) -> None:
+        # What an interrupted attempt at this page computed is kept until it succeeds: on a
+        # retry the index already holds the change and would compute no delta again.
+        plan, delta, deleted = self._pending.pop(source, ({}, Delta(), set()))
+        self._pending[source] = (plan, delta, deleted)
+        orders: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            doc_id = row["id"]
+            is_deleted = bool(row.get("deleted"))
+            doc = row.get("doc") or {"_id": doc_id}
+            before = self.index.targets(doc_id)
+            delta.merge(self.index.apply_doc(doc, deleted=is_deleted))
+            after = self.index.targets(doc_id)
+            if is_deleted:
+                deleted.add(doc_id)
+            else:
+                deleted.discard(doc_id)
+            everyone = after.everyone or (is_deleted and before.everyone)
+            users = set(self._users) if everyone else set(after.users)
+            if is_deleted:
+                users |= before.users
+            revs = [c["rev"] for c in row["changes"]]
+            for user_id in users & self._users.keys():
+                plan.setdefault(user_id, {})[doc_id] = revs
+            if source == self.dbs.orders and not is_deleted:
+                orders[doc_id] = doc
+        cache: dict[tuple[str, str], Any] = {}
+        await asyncio.gather(
+            *(self._copy_to(u, source, revs, deleted, cache, orders) for u, revs in plan.items())
+        )
+        await self._apply_delta(delta)
+        del self._pending[source]
+
+    async def _copy_to(
+        self,
+        user_id: str,
+        source: str,
+        revs: Mapping[str, list[str]],
+        deleted: set[str],
+        cache: dict[tuple[str, str], Any],
+        orders: Mapping[str, dict[str, Any]],
+    ) -> None:
+        db = self._users.get(user_id)
+        if db is None:
+            return
+
+        def allowed(doc_id: str) -> bool:
+            return doc_id in deleted or self.index.targets(doc_id).includes(user_id)
+
+        async with self._sem, self._user_lock(user_id):
+            wanted = {i: r for i, r in revs.items() if allowed(i)}
+            try:
+                missing = await self.copier.missing(db, wanted)
+                if not missing:
+                    return
+                docs = await self.copier.fetch(source, missing, cache)
+                docs = [d for d in docs if allowed(d["_id"])]
+                errors = await self.copier.write(db, docs)
+            except CouchNotFound:
+                await self._drop_user(user_id)
+                return
+        if errors:
+            log.warning("router_copy_errors", db=db, errors=errors[:5], count=len(errors))
+        self._written(db)
+        for doc_id in sorted({d["_id"] for d in docs} & orders.keys()):
+            self._emit("order_changed", {"user_id": user_id, "doc": orders[doc_id]})
+
+    async def _apply_delta(self, delta: Delta) -> None:
+        if not delta:
+            return
+        await asyncio.gather(*(self._reconcile(u, ids) for u, ids in delta.by_user().items()))
+        for kind, part in (("assignment_gained", delta.gained), ("assignment_lost", delta.lost)):
+            for user_id, ids in sorted(part.items()):
+                shown = sorted(i for i in ids if doc_type_of(i) in ASSIGNMENT_EVENT_TYPES)
+                if shown:
+                    self._emit(kind, {"user_id": user_id, "doc_ids": shown})
+
+    # -- reconciliation --------------------------------------------------------------------
+
+    async def _reconcile_user(self, user_id: str) -> None:
+        """Make the user's database hold exactly what the index says (orders excepted)."""
+        db = self._users.get(user_id)
+        if db is None:
+            return
+        desired = self.index.members(user_id)
+        present: set[str] = set()
+        try:
+            async for ids in self.copier.live_ids(db):
+                present.update(ids)
+        except CouchNotFound:
+            await self._drop_user(user_id)
+            return
+        extra = {i for i in present - desired if doc_type_of(i) in HOME_DB}
+        todo = sorted((desired - present) | extra)
+        for start in range(0, len(todo), self.page_size):
+            await self._reconcile(user_id, todo[start : start + self.page_size])
+
+    async def _reconcile(self, user_id: str, ids: Iterable[str]) -> None:
+        """Bring each of ``ids`` in the user's database in line with the index, now."""
+        db = self._users.get(user_id)
+        if db is None:
+            return
+        async with self._sem, self._user_lock(user_id):
+            keep: dict[str, list[str]] = {}
+            drop: list[str] = []
+            mirror: dict[str, list[str]] = {}
+            for doc_id in ids:
+                kind = doc_type_of(doc_id)
+                if kind is None or kind not in HOME_DB:
+                    continue
+                if not self.index.known(doc_id):
+                    mirror.setdefault(self._home(HOME_DB[kind]), []).append(doc_id)
+                elif self.index.targets(doc_id).includes(user_id):
+                    keep.setdefault(self._home(HOME_DB[kind]), []).append(doc_id)
+                elif kind != "order":
+                    drop.append(doc_id)
+            try:
+                wrote = False
+                if drop:
+                    wrote |= bool(await self.copier.tombstone(db, drop))
+                for home, home_ids in mirror.items():
+                    wrote |= await self._mirror_deletions(home, db, home_ids)
+                for home, home_ids in keep.items():
+                    wrote |= await self._give(home, db, home_ids)
+            except CouchNotFound:
+                await self._drop_user(user_id)
+                return
+        if wrote:
+            self._written(db)
+
+    async def _give(self, home: str, db: str, ids: list[str]) -> bool:
+        """Copy ``ids`` whole (every leaf) from their home database into ``db``."""
+        states = await self.copier.states(home, ids, include_docs=True)
+        live = {i: s for i, s in states.items() if not s.deleted}
+        written = await self.copier.copy(home, db, {i: s.leaves for i, s in live.items()})
+        # A router tombstone on top of the home's winner hides it, and copying a revision the
+        # database already has changes nothing: give the home document a new revision.
+        there = await self.copier.states(db, live)
+        hidden = [i for i, s in there.items() if s.deleted]
+        if hidden:
+            tips = await self.copier.fetch(db, {i: [there[i].rev] for i in hidden}, {})
+            revive = [live[t["_id"]] for t in tips if is_router_tombstone(t)]
+            bodies = []
+            for state in revive:
+                body = {k: v for k, v in (state.body or {}).items() if k != "_conflicts"}
+                if body:
+                    bodies.append(body)
+            if bodies:
+                result = await self.couch.bulk_docs(home, bodies)
+                log.info("router_revived", db=db, ids=[r.get("id") for r in result])
+        return bool(written)
+
+    async def _mirror_deletions(self, home: str, db: str, ids: list[str]) -> bool:
+        """Documents the index does not know: copy the home's tombstone if it has one.
+
+        An id the home database has never seen is left alone when a device may create it
+        (it waits for fan-in); a read-only type can only be a leftover, so it is deleted.
+        """
+        states = await self.copier.states(home, ids)
+        tombstones = {i: [s.rev] for i, s in states.items() if s.deleted}
+        written = bool(await self.copier.copy(home, db, tombstones)) if tombstones else False
+        unknown = [i for i in ids if i not in states and doc_type_of(i) not in FAN_IN_OWNER_FIELD]
+        if unknown:
+            written |= bool(await self.copier.tombstone(db, unknown))
+        return written
+
+    # -- fan-in ----------------------------------------------------------------------------
+
+    async def _drain_rep(self, user_id: str) -> bool:
+        """Carry what the user's devices wrote into fs_orders / fs_field; True on progress."""
+        db = self._users.get(user_id)
+        if db is None:
+            return False
+        progressed = False
+        async with self._rep_sem, self._source_lock(db):
+            while True:
+                try:
+                    page = await self.couch.changes(
+                        db, since=self._seqs.get(db, 0), limit=self.page_size, style="all_docs"
+                    )
+                except CouchNotFound:
+                    await self._drop_user(user_id)
+                    return progressed
+                if page.results:
+                    progressed = True
+                    await self._fan_in(user_id, db, page.results)
+                if page.last_seq != self._seqs.get(db):
+                    self._seqs[db] = page.last_seq
+                    await self.checkpoints.save(db, page.last_seq)
+                if len(page.results) < self.page_size:
+                    return progressed
+
+    async def _fan_in(self, user_id: str, db: str, rows: list[dict[str, Any]]) -> None:
+        by_target: dict[str, dict[str, list[str]]] = {}
+        for row in rows:
+            kind = doc_type_of(row["id"])
+            if kind is None or kind not in FAN_IN_OWNER_FIELD:
+                continue
+            target = self._home(HOME_DB[kind])
+            by_target.setdefault(target, {})[row["id"]] = [c["rev"] for c in row["changes"]]
+        for target, revs in by_target.items():
+            missing = await self.copier.missing(target, revs)
+            if not missing:
+                continue
+            docs = await self.copier.fetch(db, missing, {})
+            accepted = [d for d in docs if self._may_fan_in(d, user_id, target)]
+            refused = len(docs) - len(accepted)
+            if refused:
+                log.warning("router_fan_in_refused", db=db, count=refused)
+            if accepted:
+                errors = await self.copier.write(target, accepted)
+                if errors:
+                    log.warning("router_fan_in_errors", db=db, errors=errors[:5])
+                self._written(target)
+
+    def _may_fan_in(self, doc: Mapping[str, Any], user_id: str, target: str) -> bool:
+        kind = doc_type_of(doc["_id"])
+        if doc.get("_deleted"):
+            if is_router_tombstone(doc) or not device_may_delete(kind) or kind is None:
+                return False
+            known = self.index.get(doc["_id"])
+            return known is not None and known.get(FAN_IN_OWNER_FIELD[kind]) == user_id
+        home = fan_in_target(doc, user_id)
+        return home is not None and self._home(home) == target
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _written(self, db: str) -> None:
+        if self.on_db_written is not None:
+            try:
+                self.on_db_written(db)
+            except Exception as exc:  # a listener's bug must not stop the router
+                log.warning("router_listener_failed", error=repr(exc))
+
+    def _emit(self, kind: str, payload: dict[str, Any]) -> None:
+        if self.on_event is None:
+            return
+        try:
+            result = self.on_event(kind, payload)
+        except Exception as exc:  # a subscriber's bug must not stop the router
+            log.warning("router_event_failed", kind=kind, error=repr(exc))
+            return
+        if asyncio.iscoroutine(result):
+            task = asyncio.ensure_future(result)
+            self._event_tasks.add(task)
+            task.add_done_callback(self._event_tasks.discard)
