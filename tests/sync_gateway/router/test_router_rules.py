@@ -185,7 +185,8 @@ def routed_doc(draw: st.DrawFn) -> dict[str, Any]:
         return {"_id": f"{kind}:{n}", "type": kind, "assignee_id": draw(USERS),
                 "account_id": draw(ACCOUNTS)}  # fmt: skip
     if kind == "visit_note":
-        return {"_id": f"visit_note:n{n}", "type": kind, "visit_id": f"visit:{draw(st.integers(1, 3))}",
+        visit = f"visit:{draw(st.integers(1, 3))}"
+        return {"_id": f"visit_note:n{n}", "type": kind, "visit_id": visit,
                 "author_id": draw(USERS)}  # fmt: skip
     if kind == "order":
         return {"_id": f"order:o{n}", "type": kind, "rep_id": draw(USERS)}
