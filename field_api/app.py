@@ -16,7 +16,9 @@ from fastapi import FastAPI
 
 from sync_gateway import auth as auth_services
 from sync_gateway.activity import ActivityRecorder
+from sync_gateway.couch import CouchClient
 from sync_gateway.databases import ensure_databases
+from sync_gateway.hub import ChangeHub
 from sync_gateway.rest.sync import routes as sync_routes
 from sync_gateway.runtime import Runtime
 from sync_gateway.settings import Settings
@@ -81,5 +83,14 @@ def _start_gateway(app: FastAPI) -> StartupHook:
         recorder.start()
         rt.extras["activity"] = recorder
         app.state.shutdown_hooks.append(recorder.stop)
+        # live feeds wait on the hub; its own client, since watches hold long requests
+        feed_couch = CouchClient(rt.couch_url, timeout=90.0, max_connections=20_000)
+        hub = ChangeHub(feed_couch)
+        await hub.start()
+        rt.extras["hub"] = hub
+        info = await rt.couch.server_info()
+        rt.extras["backend_crashes_on_latest"] = "express-pouchdb" in info
+        app.state.shutdown_hooks.append(feed_couch.aclose)
+        app.state.shutdown_hooks.append(hub.stop)
 
     return start

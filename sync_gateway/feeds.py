@@ -7,27 +7,26 @@ or by POST with ``filter=_doc_ids``). Other filters are refused; unknown paramet
 
 - normal: the gateway pages through CouchDB's normal feed ``BATCH`` rows at a time and streams
   each row as it arrives, in CouchDB's layout (one row a line), so memory holds one page.
-- longpoll: like normal when changes are waiting; otherwise one CouchDB longpoll of at most
-  ``BATCH`` rows, with the gateway writing heartbeat newlines to the device meanwhile.
-- continuous / eventsource: CouchDB's continuous feed, re-emitted row by row (eventsource as
-  ``data:``/``id:`` events); heartbeats pass through.
+- longpoll: like normal when changes are waiting; otherwise the feed waits on the
+  :class:`~sync_gateway.hub.ChangeHub` (no CouchDB connection held per device), writing heartbeat
+  newlines meanwhile, and answers with the first page of what changed.
+- continuous / eventsource: pages of what is new, then a wait on the hub, in a loop; rows are
+  emitted one by one (eventsource as ``data:``/``id:`` events), heartbeats as newlines.
 
 Rows of design documents are never emitted.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import orjson
 
 from .couch import CouchClient, CouchUnavailable, db_path
-from .couch.client import STREAM_HEADERS
+from .hub import ChangeHub, Subscription
 
 BATCH = 500
 MAX_TIMEOUT_MS = 60_000
@@ -159,8 +158,9 @@ def hidden(row: Mapping[str, Any]) -> bool:
 class Feeds:
     """Serves change feeds of one CouchDB to devices."""
 
-    def __init__(self, couch: CouchClient) -> None:
+    def __init__(self, couch: CouchClient, hub: ChangeHub) -> None:
         self.couch = couch
+        self.hub = hub
 
     async def page(
         self,
@@ -222,79 +222,77 @@ class Feeds:
             async for chunk in self.normal(db, req, first):
                 yield chunk
             return
-        since = first["last_seq"] if req.since != "now" else "now"
-        wait = asyncio.create_task(
-            self.page(
-                db,
-                req,
-                since,
-                self._page_limit(req.limit),
-                feed="longpoll",
-                timeout_ms=req.timeout_ms,
-            )
-        )
-        try:
-            beat = (req.heartbeat_ms or req.timeout_ms) / 1000
+        since = first["last_seq"]
+        deadline = time.monotonic() + req.timeout_ms / 1000
+        async with self.hub.subscribe(db, since) as sub:
+            changed = True  # read once after subscribing, so a change in between is not missed
             while True:
-                done, _ = await asyncio.wait({wait}, timeout=beat)
-                if done:
-                    break
-                if req.heartbeat_ms:
+                if changed:
+                    try:
+                        page = await self.page(db, req, since, self._page_limit(req.limit))
+                    except CouchUnavailable:
+                        return  # the device sees a cut feed and retries from its checkpoint
+                    rows = [r for r in page["results"] if not hidden(r)]
+                    since = page["last_seq"]
+                    if rows:
+                        yield orjson.dumps({"results": rows, "last_seq": since}) + b"\n"
+                        return
+                if not await self._wait(sub, deadline, req):
+                    yield orjson.dumps({"results": [], "last_seq": since}) + b"\n"
+                    return
+                changed = sub.changed
+                if req.heartbeat_ms and not changed:
                     yield b"\n"
-            try:
-                result = wait.result()
-            except CouchUnavailable:
-                return  # the device sees a cut feed and retries from its checkpoint
-            rows = [r for r in result["results"] if not hidden(r)]
-            yield orjson.dumps({"results": rows, "last_seq": result["last_seq"]}) + b"\n"
-        finally:
-            if not wait.done():
-                wait.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await wait
+
+    async def _wait(self, sub: Subscription, deadline: float, req: FeedRequest) -> bool:
+        """Wait for a change or a heartbeat; False once the feed's timeout has passed."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        step = min(remaining, (req.heartbeat_ms or req.timeout_ms) / 1000)
+        await sub.wait(step)
+        return True
 
     async def continuous(
         self, db: str, req: FeedRequest, *, eventsource: bool = False
     ) -> AsyncIterator[bytes]:
-        params = {
-            **req.upstream_params(),
-            "feed": "continuous",
-            "since": req.since,
-            "heartbeat": req.heartbeat_ms or DEFAULT_HEARTBEAT_MS,
-            "timeout": None if req.heartbeat_ms else req.timeout_ms,
-        }
-        if req.limit is not None:
-            params["limit"] = req.limit
-        method, content = "GET", None
-        if req.doc_ids is not None:
-            method, content = "POST", orjson.dumps({"doc_ids": list(req.doc_ids)})
-        from .couch.client import _encode_params
-
-        request = self.couch.build_request(
-            method,
-            f"{db_path(db)}/_changes",
-            params=_encode_params(params),
-            headers={**STREAM_HEADERS, "Content-Type": "application/json"},
-            content=content,
-            timeout=httpx.Timeout(None, connect=5.0),
-        )
-        try:
-            async with self.couch.raw_stream(request) as resp:
-                if resp.status_code >= 400:
-                    return
-                async for line in resp.aiter_lines():
-                    if not line.strip():
-                        if req.heartbeat_ms:
-                            yield b"\n"
-                        continue
-                    row = orjson.loads(line)
+        since = req.since
+        sent = 0
+        if since == "now":
+            since = (await self.page(db, req, "now", 1))["last_seq"]
+        async with self.hub.subscribe(db, since) as sub:
+            deadline = time.monotonic() + req.timeout_ms / 1000
+            changed = True
+            while True:
+                if not changed:
+                    if not await self._wait(
+                        sub, float("inf") if req.heartbeat_ms else deadline, req
+                    ):
+                        if not eventsource:
+                            yield orjson.dumps({"last_seq": since}) + b"\n"
+                        return
+                    changed = sub.changed
+                    if req.heartbeat_ms and not changed:
+                        yield b"\n"
+                    continue
+                try:
+                    page = await self.page(db, req, since, BATCH)
+                except CouchUnavailable:
+                    return  # the device sees a cut feed and retries from its checkpoint
+                for row in page["results"]:
                     if hidden(row):
                         continue
                     if eventsource:
-                        if "id" in row:
-                            seq = orjson.dumps(row.get("seq")).decode()
-                            yield b"data: " + orjson.dumps(row) + f"\nid: {seq}\n\n".encode()
+                        seq = orjson.dumps(row.get("seq")).decode()
+                        yield b"data: " + orjson.dumps(row) + f"\nid: {seq}\n\n".encode()
                     else:
                         yield orjson.dumps(row) + b"\n"
-        except (CouchUnavailable, httpx.TransportError):
-            return
+                    sent += 1
+                    if req.limit is not None and sent >= req.limit:
+                        if not eventsource:
+                            yield orjson.dumps({"last_seq": row.get("seq")}) + b"\n"
+                        return
+                since = page["last_seq"]
+                if page["results"]:
+                    deadline = time.monotonic() + req.timeout_ms / 1000
+                changed = len(page["results"]) == BATCH  # more waiting: read on at once

@@ -22,6 +22,13 @@ class Runtime:
     embedded: EmbeddedCouch | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
+    @property
+    def couch_url(self) -> str:
+        """The CouchDB URL with credentials, for clients of their own (feeds, workers)."""
+        if self.embedded is not None:
+            return self.embedded.url
+        return self.settings.couchdb_url or ""
+
     async def couch_status(self) -> tuple[bool, str]:
         """(answers, reason) for health checks and the gateway's 503."""
         if self.embedded is not None and not self.embedded.available:

@@ -324,12 +324,20 @@ class CouchClient:
         Heartbeats keep the connection alive and are skipped; the read timeout is a few
         heartbeats, so a silently dead server is noticed as :class:`CouchUnavailable`.
         """
+        async for row in self.stream_feed(
+            f"{db_path(db)}/_changes", since=since, heartbeat_ms=heartbeat_ms, **params
+        ):
+            yield row
+
+    async def stream_feed(
+        self, path: str, *, since: Any = "now", heartbeat_ms: int = 10_000, **params: Any
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Any continuous feed (``_changes``, ``_db_updates``) as rows, line by line."""
         query = _encode_params(
             {"feed": "continuous", "since": since, "heartbeat": heartbeat_ms, **params}
         )
         read_timeout = heartbeat_ms / 1000 * 3 + 5
         timeout = httpx.Timeout(read_timeout, connect=5.0)
-        path = f"{db_path(db)}/_changes"
         try:
             async with self._http.stream(
                 "GET", path, params=query, timeout=timeout, headers=STREAM_HEADERS
@@ -341,11 +349,11 @@ class CouchClient:
                     if not line.strip():
                         continue
                     row = orjson.loads(line)
-                    if "id" not in row and "last_seq" in row:
+                    if "last_seq" in row and "id" not in row and "db_name" not in row:
                         return
                     yield row
         except httpx.TransportError as exc:
-            raise CouchUnavailable(f"change feed of {db} broke: {exc!r}") from exc
+            raise CouchUnavailable(f"feed {path} broke: {exc!r}") from exc
 
     @asynccontextmanager
     async def raw_stream(self, request: httpx.Request) -> AsyncIterator[httpx.Response]:

@@ -208,6 +208,23 @@ def _record(ctx: SyncContext, request: Request, kind: str) -> None:
         recorder.record(ctx.user_id, ctx.device_id, kind, request.headers.get("user-agent", ""))
 
 
+def _shape_latest(ctx: SyncContext, params: dict[str, Any]) -> dict[str, Any]:
+    """PouchDB Server 4.2 crashes on ``latest=true`` with a revision it does not have (one
+    request from any device would take the database down). There the gateway drops ``latest``:
+    the replicator then stores the revision it asked for and the next changes pass brings the
+    newer leaf, so devices still converge. CouchDB gets ``latest`` as asked."""
+    if ctx.runtime.extras.get("backend_crashes_on_latest"):
+        params.pop("latest", None)
+    return params
+
+
+def _written(ctx: SyncContext) -> None:
+    """Wake this user's other devices' live feeds now rather than at the next watch round."""
+    hub: Any = ctx.runtime.extras.get("hub")
+    if hub is not None:
+        hub.notify(ctx.db)
+
+
 # -- server and database -------------------------------------------------------------------
 
 
@@ -277,7 +294,7 @@ async def changes(request: Request, ctx: SyncContext) -> Response:
             if not isinstance(body, dict):
                 raise GatewayError(400, "bad_request", "the body must be a JSON object")
     req = FeedRequest.parse(request.query_params, body)
-    feeds = Feeds(ctx.couch)
+    feeds = Feeds(ctx.couch, ctx.runtime.extras["hub"])  # type: ignore[arg-type]
     _record(ctx, request, "pull")
     if req.feed in ("continuous", "eventsource"):
         await ctx.couch.db_info(ctx.db)  # fail now with a status, not inside the stream
@@ -320,9 +337,10 @@ async def bulk_get(request: Request, ctx: SyncContext) -> Response:
         if isinstance(atts, list) and all(isinstance(a, str) for a in atts):
             entry["atts_since"] = atts
         clean.append(entry)
-    params = {
-        k: v for k, v in request.query_params.items() if k in ("revs", "attachments", "latest")
-    }
+    params = _shape_latest(
+        ctx,
+        {k: v for k, v in request.query_params.items() if k in ("revs", "attachments", "latest")},
+    )
     metrics.DOCS_PULLED.inc(len(clean))
     _record(ctx, request, "pull")
     return await _forward(
@@ -452,6 +470,7 @@ async def bulk_docs(request: Request, ctx: SyncContext) -> Response:
         metrics.DOCS_REFUSED.labels(refusal["error"]).inc()
     metrics.DOCS_PUSHED.inc(len(screened.accepted))
     _record(ctx, request, "push")
+    _written(ctx)
     return json_response(
         request, merge_results(screened, upstream, new_edits=new_edits, total=len(docs)), 201
     )
@@ -478,6 +497,7 @@ async def _write_one(
     result = await ctx.couch.request("PUT", doc_path(ctx.db, doc["_id"]), json=doc, params=params)
     metrics.DOCS_PUSHED.inc()
     _record(ctx, request, "push")
+    _written(ctx)
     return json_response(request, result, 201)
 
 
@@ -514,7 +534,7 @@ async def document(request: Request, ctx: SyncContext) -> Response:
 
 
 async def _get_document(request: Request, ctx: SyncContext, doc_id: str) -> Response:
-    params = {k: v for k, v in request.query_params.items() if k in DOC_QUERY}
+    params = _shape_latest(ctx, {k: v for k, v in request.query_params.items() if k in DOC_QUERY})
     _record(ctx, request, "pull")
     metrics.DOCS_PULLED.inc()
     accept = request.headers.get("accept", "")
@@ -588,6 +608,7 @@ async def attachment(request: Request, ctx: SyncContext) -> Response:
         },
     )
     _record(ctx, request, "push")
+    _written(ctx)
     return json_response(request, result, 201 if request.method == "PUT" else 200)
 
 

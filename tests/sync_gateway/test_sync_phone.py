@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import World  # type: ignore[import-not-found]
 from polling import wait_until
+from support.world import World
 
 from mobile_schema import sample, sample_order_line
 

@@ -1,0 +1,162 @@
+"""Wake-ups for live feeds, so idle devices cost no CouchDB connection each.
+
+A device's longpoll or continuous feed does not hold a request open against CouchDB. It reads
+what is new with a normal ``_changes`` request, then waits on the hub for its database to change
+and reads again. The hub learns of changes three ways:
+
+- ``notify(db)`` from writers in this process (the gateway after a push, the router after a copy);
+- CouchDB 3's ``_db_updates`` feed: one connection for the whole server (when it is offered);
+- otherwise (PouchDB Server has no ``_db_updates``) one shared longpoll per watched database,
+  however many devices of that user are waiting, kept a little after the last one leaves so
+  reconnecting longpolls do not churn it.
+
+``Subscription.wait(timeout)`` returns True when the database changed since the subscription
+began or since the last wake-up it reported, False on timeout. A spurious wake-up is harmless:
+the feed re-reads and finds nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import structlog
+
+from .couch import CouchClient, CouchError, db_path
+
+log = structlog.get_logger(__name__)
+
+WATCH_LINGER_S = 30.0
+WATCH_TIMEOUT_MS = 50_000
+
+
+@dataclass
+class _Watch:
+    generation: int = 0
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+    subscribers: int = 0
+    task: asyncio.Task[None] | None = None
+    linger: asyncio.TimerHandle | None = None
+
+
+class Subscription:
+    def __init__(self, watch: _Watch) -> None:
+        self._watch = watch
+        self._seen = watch.generation
+        self.changed = False  # what the last wait() reported
+
+    async def wait(self, timeout_s: float) -> bool:
+        watch = self._watch
+        if watch.generation == self._seen:
+            event = watch.event
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout_s)
+        self.changed = watch.generation != self._seen
+        self._seen = watch.generation
+        return self.changed
+
+
+class ChangeHub:
+    def __init__(self, feed_couch: CouchClient) -> None:
+        """``feed_couch`` is a client of its own with a pool large enough for the watches."""
+        self.couch = feed_couch
+        self._watches: dict[str, _Watch] = {}
+        self._db_updates: asyncio.Task[None] | None = None
+        self.server_wide = False
+
+    async def start(self) -> None:
+        """Use ``_db_updates`` when the server offers it; otherwise watch per database."""
+        try:
+            await self.couch.request(
+                "GET", "/_db_updates", params={"feed": "normal", "timeout": 1, "limit": 1}
+            )
+            self.server_wide = True
+        except CouchError:
+            self.server_wide = False
+        if self.server_wide:
+            self._db_updates = asyncio.create_task(self._follow_db_updates(), name="db-updates")
+        log.info("change_hub_started", mode="_db_updates" if self.server_wide else "per-database")
+
+    async def stop(self) -> None:
+        tasks = [w.task for w in self._watches.values() if w.task] + (
+            [self._db_updates] if self._db_updates else []
+        )
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._watches.clear()
+
+    def notify(self, db: str) -> None:
+        watch = self._watches.get(db)
+        if watch is None:
+            return
+        watch.generation += 1
+        event, watch.event = watch.event, asyncio.Event()
+        event.set()
+
+    @property
+    def watched(self) -> int:
+        return len(self._watches)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, db: str, since: object = "now") -> AsyncIterator[Subscription]:
+        """Wait for changes of ``db``; ``since`` is the sequence the caller has read up to, so
+        a change made before the per-database watch is in place still wakes it."""
+        watch = self._watches.get(db)
+        if watch is None:
+            watch = self._watches[db] = _Watch()
+        watch.subscribers += 1
+        if watch.linger is not None:
+            watch.linger.cancel()
+            watch.linger = None
+        if not self.server_wide and (watch.task is None or watch.task.done()):
+            watch.task = asyncio.create_task(self._watch_db(db, since), name=f"watch-{db}")
+        try:
+            yield Subscription(watch)
+        finally:
+            watch.subscribers -= 1
+            if watch.subscribers == 0:
+                loop = asyncio.get_running_loop()
+                watch.linger = loop.call_later(WATCH_LINGER_S, self._drop, db, watch)
+
+    def _drop(self, db: str, watch: _Watch) -> None:
+        if watch.subscribers == 0 and self._watches.get(db) is watch:
+            del self._watches[db]
+            if watch.task is not None:
+                watch.task.cancel()
+
+    async def _watch_db(self, db: str, since: object) -> None:
+        while True:
+            try:
+                result = await self.couch.request(
+                    "GET",
+                    f"{db_path(db)}/_changes",
+                    params={
+                        "feed": "longpoll",
+                        "since": since,
+                        "timeout": WATCH_TIMEOUT_MS,
+                        "limit": 1,
+                    },
+                )
+                since = result["last_seq"]
+                if result["results"]:
+                    self.notify(db)
+            except CouchError as exc:
+                log.debug("watch_failed", db=db, error=str(exc))
+                self.notify(db)  # let waiters re-read and surface the problem themselves
+                await asyncio.sleep(1.0)
+
+    async def _follow_db_updates(self) -> None:
+        while True:
+            try:
+                async for row in self.couch.stream_feed("/_db_updates", since="now"):
+                    name = row.get("db_name")
+                    if isinstance(name, str) and row.get("type") in ("updated", "created"):
+                        self.notify(name)
+            except CouchError as exc:
+                log.warning("db_updates_failed", error=str(exc))
+            await asyncio.sleep(1.0)
