@@ -264,7 +264,7 @@ def build_master(rng: random.Random, n_accounts: int, n_products: int) -> dict[s
             )
     visits = []
     for k in range(4):
-        account = accounts[k * 7]
+        account = accounts[(k * 7) % len(accounts)]
         visits.append(
             _base(
                 "visit",
