@@ -106,10 +106,10 @@ class Dispatcher:
         self.rand = rand or random.Random()
         self.worker_id = worker_id or uuid.uuid4().hex[:12]
 
-    async def run_once(self, limit: int = 500) -> DispatchReport:
-        """One dispatch round; see the module docstring."""
+    async def run_once(self, limit: int = 500, now: datetime | None = None) -> DispatchReport:
+        """One dispatch round at ``now`` (default: the dispatcher's clock); see the module doc."""
         report = DispatchReport()
-        now = self.now()
+        now = now or self.now()
         due = await self.outbox.due(now, limit)
         if not due:
             return report
@@ -143,7 +143,7 @@ class Dispatcher:
             )
             raise
         await self._send(planned, report)
-        await self._finish(planned, report)
+        await self._finish(planned, report, now)
         return report
 
     async def _plan(self, claimed: Sequence[dict[str, Any]]) -> list[_Planned]:
@@ -175,8 +175,11 @@ class Dispatcher:
                 report.outcomes[result.outcome.value] += 1
             report.messages += len(messages)
 
-    async def _finish(self, planned: Sequence[_Planned], report: DispatchReport) -> None:
-        now = self.now()
+    async def _finish(
+        self, planned: Sequence[_Planned], report: DispatchReport, started: datetime
+    ) -> None:
+        # The back-off counts from when the answers came (never before the round started).
+        now = max(started, self.now())
         ts = format_timestamp(now)
         updates = []
         gone: list[DeviceToken] = []

@@ -52,9 +52,9 @@ class EventKind(enum.StrEnum):
 
 # Default wording; placeholders are data keys, a missing key renders as "?".
 TEMPLATES: dict[EventKind, tuple[str, str]] = {
-    EventKind.VISIT_ASSIGNED: ("New visit", "Visit {account_name} at {scheduled_start}"),
-    EventKind.VISIT_CHANGED: ("Visit changed", "Visit {account_name} is now {scheduled_start}"),
-    EventKind.VISIT_UNASSIGNED: ("Visit removed", "Visit {account_name} is no longer yours"),
+    EventKind.VISIT_ASSIGNED: ("New visit", "Visit {account} at {scheduled_start}"),
+    EventKind.VISIT_CHANGED: ("Visit changed", "Visit {account} is now {scheduled_start}"),
+    EventKind.VISIT_UNASSIGNED: ("Visit removed", "Visit {account} is no longer yours"),
     EventKind.WORK_ORDER_ASSIGNED: ("New work order", "{problem}"),
     EventKind.WORK_ORDER_CHANGED: ("Work order changed", "{problem}"),
     EventKind.WORK_ORDER_UNASSIGNED: ("Work order removed", "{problem}"),
@@ -67,8 +67,11 @@ TEMPLATES: dict[EventKind, tuple[str, str]] = {
         "Your change was overridden",
         "{doc_id}: {what} was set by {by}",
     ),
-    EventKind.VISIT_REMINDER: ("Upcoming visit", "Visit {account_name} at {scheduled_start}"),
-    EventKind.MORNING_PLAN: ("Your plan for today", "{visit_count} visits planned today"),
+    EventKind.VISIT_REMINDER: ("Upcoming visit", "Visit {account} at {local_time}"),
+    EventKind.MORNING_PLAN: (
+        "Your plan for today",
+        "{visit_count} visit(s) today, the first at {first_local_time}",
+    ),
     EventKind.DEVICE_STALE: (
         "Device not syncing",
         "{device_user_id}'s device {device_id} last synced {last_sync}",

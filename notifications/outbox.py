@@ -18,8 +18,9 @@ States::
        ^                  │   └──> failed ──(next_attempt_at)──claim──> sending ...
        └──────────────────┘              └──(attempts >= limit)──> dead
 
-``<id>`` is derived from the event's ``dedupe_key`` (a hash), so enqueuing the same occurrence
-twice is one entry; the user's ``notification:<id>`` document shares it.
+``<id>`` is derived from the recipient and the event's ``dedupe_key`` (a hash), so enqueuing
+the same occurrence for the same user twice is one entry; the user's ``notification:<id>``
+document shares it.
 
 Order of writes in :meth:`Outbox.enqueue`: first the notification documents (one
 ``_bulk_docs`` per user database; a user without a database — a manager — gets none), then the
@@ -71,9 +72,10 @@ VIEWS = {
 
 
 def entry_local_id(event: Event) -> str:
-    """The ``<id>`` shared by the outbox entry and the notification: stable per dedupe key."""
+    """The ``<id>`` shared by the outbox entry and the notification: stable per recipient and
+    dedupe key (one occurrence told to several managers is one entry each)."""
     if event.dedupe_key:
-        return hashlib.sha256(event.dedupe_key.encode()).hexdigest()[:32]
+        return hashlib.sha256(f"{event.user_id}\n{event.dedupe_key}".encode()).hexdigest()[:32]
     return uuid.uuid4().hex
 
 
@@ -126,6 +128,17 @@ def build_notification(event: Event, now: datetime, local_id: str) -> dict[str, 
         "created_at": ts,
     }
     return to_json_dict(Notification.model_validate(doc))
+
+
+def is_due(entry: dict[str, Any], now: datetime) -> bool:
+    """Whether an entry needs attention at ``now`` (the rule the ``attention`` view indexes)."""
+    ts = format_timestamp(now)
+    state = entry.get("state")
+    if state in ("pending", "failed"):
+        return str(entry.get("next_attempt_at") or "") <= ts
+    if state == "sending":
+        return str(entry.get("claim_expires_at") or "") <= ts
+    return False
 
 
 class Outbox:
@@ -195,7 +208,10 @@ class Outbox:
             limit=limit,
             include_docs=True,
         )
-        return [row["doc"] for row in rows if row.get("doc")]
+        # The index may lag behind the documents it includes (PouchDB Server does, under
+        # concurrent writes), so the document itself must still be due: a row can name an
+        # entry that another dispatcher has meanwhile claimed or sent.
+        return [row["doc"] for row in rows if row.get("doc") and is_due(row["doc"], now)]
 
     async def write(self, docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """Write changed entries with their ``_rev``; return those stored, with the new rev.

@@ -95,6 +95,9 @@ def classify(error: BaseException | None) -> Outcome:
         return Outcome.TOKEN_GONE
     if isinstance(error, messaging.QuotaExceededError):
         return Outcome.RETRY
+    if isinstance(error, messaging.ThirdPartyAuthError):
+        # UNAUTHENTICATED on the wire, but about our APNs / web push keys: retrying cannot help.
+        return Outcome.FAILED
     code = getattr(error, "code", None)
     if code in TRANSIENT_CODES:
         return Outcome.RETRY

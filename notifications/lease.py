@@ -1,0 +1,109 @@
+"""A lease in CouchDB so that one process of many runs the scheduled jobs.
+
+lease document (ops database)::
+
+    {"_id": "lease:scheduler", "type": "lease", "holder": "<process id>",
+     "expires_at": ts, "acquired_at": ts, "renewed_at": ts}
+
+:meth:`Lease.acquire` both takes and renews: it reads the document and writes it back with its
+``_rev`` when the lease is free (missing), ours, or expired. CouchDB accepts only one write per
+revision, so of two processes racing for the same revision exactly one wins; the other gets a
+409 and is not the holder. A holder that stops renewing loses the lease at ``expires_at``; a
+holder whose renewal meets a document someone else already took over learns it lost.
+
+Clocks: every process compares ``expires_at`` with its own clock, so the time to live must be
+much longer than the clock skew between hosts (seconds, with NTP); the default is 60 s, renewed
+every 20 s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from mobile_schema import format_timestamp, parse_timestamp
+
+from .store import DocStore, get_or_none, is_conflict
+
+log = structlog.get_logger(__name__)
+
+
+def system_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Lease:
+    def __init__(
+        self,
+        store: DocStore,
+        ops_db: str,
+        holder: str,
+        *,
+        name: str = "scheduler",
+        ttl: timedelta = timedelta(seconds=60),
+        now: Callable[[], datetime] = system_now,
+    ) -> None:
+        self.store = store
+        self.ops_db = ops_db
+        self.holder = holder
+        self.doc_id = f"lease:{name}"
+        self.ttl = ttl
+        self.now = now
+        self._held_until: datetime | None = None
+
+    @property
+    def held(self) -> bool:
+        """Whether this process holds the lease now (by its own last successful write)."""
+        return self._held_until is not None and self.now() < self._held_until
+
+    async def acquire(self) -> bool:
+        """Take the lease if free or expired, renew it if ours; True when we hold it after."""
+        now = self.now()
+        current = await get_or_none(self.store, self.ops_db, self.doc_id)
+        ts = format_timestamp(now)
+        doc: dict[str, Any] = {
+            "_id": self.doc_id,
+            "type": "lease",
+            "holder": self.holder,
+            "expires_at": format_timestamp(now + self.ttl),
+            "acquired_at": ts,
+            "renewed_at": ts,
+        }
+        if current is not None:
+            ours = current.get("holder") == self.holder
+            expired = parse_timestamp(current["expires_at"]) <= now
+            if not ours and not expired:
+                self._held_until = None
+                return False
+            doc["_rev"] = current["_rev"]
+            if ours:
+                doc["acquired_at"] = current.get("acquired_at", ts)
+            else:
+                log.info("lease_taken_over", lease=self.doc_id, previous=current.get("holder"))
+        try:
+            await self.store.put(self.ops_db, doc)
+        except Exception as exc:
+            if not is_conflict(exc):
+                raise
+            self._held_until = None
+            return False
+        self._held_until = now + self.ttl
+        return True
+
+    async def release(self) -> None:
+        """Give the lease up at once (on shutdown), so another process need not wait."""
+        if not self.held:
+            return
+        self._held_until = None
+        current = await get_or_none(self.store, self.ops_db, self.doc_id)
+        if current is None or current.get("holder") != self.holder:
+            return
+        current["expires_at"] = format_timestamp(self.now())
+        try:
+            await self.store.put(self.ops_db, current)
+        except Exception as exc:
+            if not is_conflict(exc):
+                raise
