@@ -61,7 +61,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, rand: random.Random) -> timedelta:
         """The wait after failed attempt number ``attempt`` (1-based)."""
-        raw = min(self.cap, self.base * (2 ** max(0, attempt - 1)))
+        raw: timedelta = min(self.cap, self.base * (2 ** max(0, attempt - 1)))
         return raw * (0.5 + rand.random() / 2)
 
 

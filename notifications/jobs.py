@@ -33,8 +33,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
+from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
+from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 
 from mobile_schema import format_timestamp, parse_timestamp
 
@@ -196,7 +196,7 @@ class Jobs:
         users = await self._users()
         managers = [uid for uid, user in users.items() if user.get("role") == "manager"]
         limit = format_timestamp(now - self.stale_after)
-        events = []
+        events: list[Event] = []
         for device in await docs_with_prefix(self.store, self.ops_db, "device:"):
             owner = device.get("user_id")
             if device.get("type") != "device" or owner not in users:

@@ -135,13 +135,13 @@ class Subscription:
             self._last = max(self._last, event.seq)
             return event
         while not self._closed:
-            event = await self._sub.queue.get()
-            if event is None:
+            item = await self._sub.queue.get()
+            if item is None:
                 break
-            if event.seq <= self._last:
+            if item.seq <= self._last:
                 continue
-            self._last = event.seq
-            return event
+            self._last = item.seq
+            return item
         self._close()
         raise StopAsyncIteration
 

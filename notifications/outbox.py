@@ -155,28 +155,25 @@ class Outbox:
 
     async def enqueue(self, events: Iterable[Event], now: datetime) -> list[str]:
         """Write the notifications and outbox entries of ``events``; return the entry ids."""
-        entries: list[dict[str, Any]] = []
+        entries: dict[str, dict[str, Any]] = {}
         docs_by_db: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        seen: set[str] = set()
         for event in events:
             local_id = entry_local_id(event)
-            if local_id in seen:
+            if f"outbox:{local_id}" in entries:
                 continue
-            seen.add(local_id)
             rep_db = None if event.data_only else self._rep_db(event.user_id)
             if rep_db is not None:
                 docs_by_db[rep_db].append(build_notification(event, now, local_id))
-            entries.append(build_entry(event, now, local_id, rep_db is not None))
+            entry = build_entry(event, now, local_id, rep_db is not None)
+            entries[entry["_id"]] = entry
         for rep_db, docs in docs_by_db.items():
-            written = await self._write_documents(rep_db, docs)
-            if not written:
-                for entry in entries:
-                    if entry["notification_id"] in {d["_id"] for d in docs}:
-                        entry["notification_id"] = None
+            if not await self._write_documents(rep_db, docs):
+                for doc in docs:
+                    entries["outbox:" + doc["_id"].split(":", 1)[1]]["notification_id"] = None
         if entries:
             # A conflict row means the same occurrence is already queued: nothing to do.
-            await self.store.bulk_docs(self.ops_db, entries)
-        return [entry["_id"] for entry in entries]
+            await self.store.bulk_docs(self.ops_db, list(entries.values()))
+        return list(entries)
 
     def _rep_db(self, user_id: str) -> str | None:
         try:

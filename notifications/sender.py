@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import firebase_admin
+import firebase_admin  # type: ignore[import-untyped]
 import structlog
 from firebase_admin import credentials, exceptions, messaging
 
@@ -151,6 +151,11 @@ class FcmSender:
         if endpoint:
             _point_at(app, endpoint)
 
+    async def aclose(self) -> None:
+        """Delete the firebase app. In a thread: its clean-up calls ``asyncio.run``, which
+        cannot run inside the service's event loop."""
+        await asyncio.to_thread(firebase_admin.delete_app, self.app)
+
     async def send(self, messages: Sequence[PushMessage]) -> list[SendResult]:
         if len(messages) > MAX_BATCH:
             raise ValueError(f"at most {MAX_BATCH} messages per batch, got {len(messages)}")
@@ -180,6 +185,9 @@ class LogSender:
     def __init__(self) -> None:
         self._ids = itertools.count(1)
         self.sent: list[PushMessage] = []
+
+    async def aclose(self) -> None:
+        pass
 
     async def send(self, messages: Sequence[PushMessage]) -> list[SendResult]:
         out = []
