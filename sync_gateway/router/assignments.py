@@ -155,14 +155,13 @@ class Assignments:
                 accounts.add(doc["account_id"])
             if doc["type"] == "visit":
                 notes |= self._notes_by_visit.get(doc_id, set())
-        # References to accounts that do not exist (yet) are not members.
-        accounts = {a for a in accounts if a in self._docs}
+        # The contacts of a visit's account travel even before the account itself does.
         contacts: set[str] = set()
         for account in accounts:
             contacts |= self._contacts_by_account.get(account, set())
         return (
-            set(territories) & self._docs.keys()
-            | accounts
+            set(territories)
+            | {a for a in accounts if a in self._docs}
             | contacts
             | price_lists
             | assigned
