@@ -175,6 +175,12 @@ class Feeds:
         if timeout_ms is not None:
             params["timeout"] = timeout_ms
         path = f"{db_path(db)}/_changes"
+        if req.doc_ids is None and since != "now":
+            key = (db, tuple(sorted(params.items())))
+            shared: dict[str, Any] = await self.hub.shared(
+                key, lambda: self.couch.request("GET", path, params=params)
+            )
+            return shared
         if req.doc_ids is not None:
             result: dict[str, Any] = await self.couch.request(
                 "POST", path, params=params, json={"doc_ids": list(req.doc_ids)}
@@ -194,26 +200,29 @@ class Feeds:
     async def normal(
         self, db: str, req: FeedRequest, first: dict[str, Any]
     ) -> AsyncIterator[bytes]:
-        yield b'{"results":[\n'
+        # one chunk per page: a chunk per row would cost a send per row on slow links
+        head = b'{"results":[\n'
         sep = b""
         remaining = req.limit
         page = first
         while True:
-            for row in page["results"]:
-                if not hidden(row):
-                    yield sep + orjson.dumps(row)
-                    sep = b",\n"
+            rows = [orjson.dumps(row) for row in page["results"] if not hidden(row)]
+            if rows:
+                head += sep + b",\n".join(rows)
+                sep = b",\n"
             asked = self._page_limit(remaining)
             count = len(page["results"])
             if remaining is not None:
                 remaining -= count
             if count < asked or remaining == 0 or req.limit == 0:
                 break
+            yield head
+            head = b""
             page = await self.page(db, req, page["last_seq"], self._page_limit(remaining))
         tail: dict[str, Any] = {"last_seq": page["last_seq"]}
         if "pending" in page:
             tail["pending"] = page["pending"]
-        yield b"\n]," + orjson.dumps(tail)[1:] + b"\n"
+        yield head + b"\n]," + orjson.dumps(tail)[1:] + b"\n"
 
     async def longpoll(
         self, db: str, req: FeedRequest, first: dict[str, Any]

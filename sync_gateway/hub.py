@@ -2,7 +2,8 @@
 
 A device's longpoll or continuous feed does not hold a request open against CouchDB. It reads
 what is new with a normal ``_changes`` request, then waits on the hub for its database to change
-and reads again. The hub learns of changes three ways:
+and reads again. Feeds woken together read together: ``shared`` runs one CouchDB request for all callers asking
+the same page at the same moment. The hub learns of changes three ways:
 
 - ``notify(db)`` from writers in this process (the gateway after a push, the router after a copy);
 - CouchDB 3's ``_db_updates`` feed: one connection for the whole server (when it is offered);
@@ -19,8 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import structlog
 
@@ -28,6 +30,7 @@ from .couch import CouchClient, CouchError, db_path
 
 log = structlog.get_logger(__name__)
 
+T = TypeVar("T")
 WATCH_LINGER_S = 30.0
 WATCH_TIMEOUT_MS = 50_000
 
@@ -64,6 +67,7 @@ class ChangeHub:
         self.couch = feed_couch
         self._watches: dict[str, _Watch] = {}
         self._db_updates: asyncio.Task[None] | None = None
+        self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
         self.server_wide = False
 
     async def start(self) -> None:
@@ -97,6 +101,20 @@ class ChangeHub:
         watch.generation += 1
         event, watch.event = watch.event, asyncio.Event()
         event.set()
+
+    async def shared(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
+        """Run ``read`` once for everyone asking the same ``key`` at the same time.
+
+        A change to a database with many devices waiting wakes them all at once, and they all
+        ask for the same page from the same sequence: one request to CouchDB serves them.
+        """
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(read())
+            self._inflight[key] = task
+            task.add_done_callback(lambda _t: self._inflight.pop(key, None))
+        result: T = await asyncio.shield(task)
+        return result
 
     @property
     def watched(self) -> int:
