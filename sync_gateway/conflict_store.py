@@ -1,0 +1,230 @@
+"""The CouchDB side of the resolver: :class:`CouchConflictStore` implements
+:class:`conflict.resolver.ResolverStore` (and so :class:`conflict.store.ConflictStore`) over
+:class:`sync_gateway.couch.CouchClient`, and lists conflict records for the API.
+
+Where things live::
+
+    <db>/<doc id>?open_revs=all&revs=true      the leaves (``ok`` entries)
+    <db>/<doc id>?rev=<rev>&revs=true          the ancestor (404 once compacted -> None)
+    fs_ops/_local/resolver-checkpoint:<db>     {"db", "seq", "updated_at"}
+    fs_ops/conflict_record:<...>               the records (409 on create = already there)
+    rep_<user>/notification:conflict:<...>     the notifications (missing rep db -> skipped)
+    fs_ops/_design/conflict_records            views for GET /api/v1/conflicts:
+        all      key [updated_at, _id]
+        by_user  key [user_id, updated_at, _id]   one row per user in user_ids
+        by_type  key [doc_type, updated_at, _id]
+
+Listing reads a view descending from the cursor (``before``: the ``updated_at`` and ``_id``
+of the last record of the previous page, exclusive) down to ``since`` (inclusive); with both
+a user and a type it reads ``by_user`` and keeps the type's records, page by page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+from mobile_schema import utc_now
+
+from .couch import CouchClient, CouchConflict, CouchNotFound, doc_path
+from .couch.errors import error_for_status
+from .databases import Databases
+
+CHECKPOINT_PREFIX = "resolver-checkpoint:"
+DESIGN_ID = "_design/conflict_records"
+DESIGN_VERSION = 1
+_VIEWS = {
+    "all": (
+        "function (doc) { if (doc.type === 'conflict_record') "
+        "{ emit([doc.updated_at, doc._id], null); } }"
+    ),
+    "by_user": (
+        "function (doc) { if (doc.type === 'conflict_record' && doc.user_ids) "
+        "{ doc.user_ids.forEach(function (u) { emit([u, doc.updated_at, doc._id], null); }); } }"
+    ),
+    "by_type": (
+        "function (doc) { if (doc.type === 'conflict_record') "
+        "{ emit([doc.doc_type, doc.updated_at, doc._id], null); } }"
+    ),
+}
+
+
+class CouchConflictStore:
+    """The resolver's storage in CouchDB; see the module docstring."""
+
+    def __init__(self, couch: CouchClient, dbs: Databases) -> None:
+        self.couch = couch
+        self.dbs = dbs
+        self._checkpoint_revs: dict[str, str] = {}
+        self._design_ready = False
+        self._design_lock = asyncio.Lock()
+
+    # -- ConflictStore ---------------------------------------------------------------------
+
+    async def get_leaves(self, db: str, doc_id: str) -> list[dict[str, Any]]:
+        try:
+            rows = await self.couch.open_revs(db, doc_id, "all", history=True)
+        except CouchNotFound:
+            return []
+        return [row["ok"] for row in rows if isinstance(row.get("ok"), dict)]
+
+    async def get_rev(self, db: str, doc_id: str, rev: str) -> dict[str, Any] | None:
+        doc = await self.couch.get_or_none(db, doc_id, rev=rev)
+        # A revision whose body is gone may come back as a bodiless stub on some servers.
+        if doc is None or doc.get("_rev") != rev:
+            return None
+        return doc
+
+    async def get_attachment(self, db: str, doc_id: str, name: str, rev: str) -> bytes:
+        path = f"{doc_path(db, doc_id)}/{quote(name, safe='')}"
+        resp = await self.couch.send_raw(self.couch.build_request("GET", path, params={"rev": rev}))
+        if resp.status_code >= 400:
+            raise error_for_status(resp.status_code, "attachment", resp.text[:200], path)
+        return resp.content
+
+    async def bulk_docs_new_edits_false(
+        self, db: str, docs: Sequence[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        return await self.couch.bulk_docs(db, docs, new_edits=False)
+
+    # -- ResolverStore ---------------------------------------------------------------------
+
+    async def conflict_changes(
+        self, db: str, since: Any, limit: int, *, wait_s: float | None = None
+    ) -> tuple[list[dict[str, Any]], Any]:
+        params: dict[str, Any] = {"style": "all_docs", "conflicts": True, "include_docs": True}
+        if wait_s is not None:
+            params["timeout"] = int(wait_s * 1000)
+        page = await self.couch.changes(
+            db,
+            since=since,
+            limit=limit,
+            feed="longpoll" if wait_s is not None else "normal",
+            **params,
+        )
+        return page.results, page.last_seq
+
+    async def load_checkpoint(self, db: str) -> Any:
+        doc = await self.couch.get_local(self.dbs.ops, CHECKPOINT_PREFIX + db)
+        if doc is None:
+            self._checkpoint_revs.pop(db, None)
+            return 0
+        self._checkpoint_revs[db] = doc["_rev"]
+        return doc.get("seq", 0)
+
+    async def save_checkpoint(self, db: str, seq: Any) -> None:
+        body: dict[str, Any] = {"db": db, "seq": seq, "updated_at": utc_now()}
+        for _ in range(5):
+            if db in self._checkpoint_revs:
+                body["_rev"] = self._checkpoint_revs[db]
+            else:
+                body.pop("_rev", None)
+            try:
+                result = await self.couch.put_local(self.dbs.ops, CHECKPOINT_PREFIX + db, body)
+            except CouchConflict:
+                # another resolver moved it: take its revision and write ours over it
+                current = await self.couch.get_local(self.dbs.ops, CHECKPOINT_PREFIX + db)
+                if current is None:
+                    self._checkpoint_revs.pop(db, None)
+                else:
+                    self._checkpoint_revs[db] = current["_rev"]
+                continue
+            self._checkpoint_revs[db] = result["rev"]
+            return
+        raise CouchConflict(409, "conflict", f"resolver checkpoint of {db} keeps changing")
+
+    async def put_record(self, record: Mapping[str, Any]) -> bool:
+        return await self._create(self.dbs.ops, record)
+
+    async def put_notification(self, user_id: str, doc: Mapping[str, Any]) -> bool:
+        try:
+            db = self.dbs.rep(user_id)
+        except ValueError:
+            return False
+        try:
+            return await self._create(db, doc)
+        except CouchNotFound:
+            return False  # not a field user (e.g. the back office): no database to write to
+
+    async def _create(self, db: str, doc: Mapping[str, Any]) -> bool:
+        try:
+            await self.couch.put(db, doc)
+        except CouchConflict:
+            return False
+        return True
+
+    # -- listing ---------------------------------------------------------------------------
+
+    async def ensure_design(self) -> None:
+        """Create or update the views of the conflict records (once per store)."""
+        if self._design_ready:
+            return
+        async with self._design_lock:
+            if self._design_ready:
+                return
+            current = await self.couch.get_or_none(self.dbs.ops, DESIGN_ID)
+            if current is None or current.get("version") != DESIGN_VERSION:
+                doc: dict[str, Any] = {
+                    "_id": DESIGN_ID,
+                    "version": DESIGN_VERSION,
+                    "language": "javascript",
+                    "views": {name: {"map": fn} for name, fn in _VIEWS.items()},
+                }
+                if current is not None:
+                    doc["_rev"] = current["_rev"]
+                try:
+                    await self.couch.put(self.dbs.ops, doc)
+                except CouchConflict:
+                    pass  # written by another process at the same moment
+            self._design_ready = True
+
+    async def list_records(
+        self,
+        *,
+        user_id: str | None = None,
+        doc_type: str | None = None,
+        since: str | None = None,
+        before: tuple[str, str] | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """Conflict records newest first (see the module docstring for the filters)."""
+        await self.ensure_design()
+        if user_id is not None:
+            view, prefix = "by_user", [user_id]
+        elif doc_type is not None:
+            view, prefix = "by_type", [doc_type]
+        else:
+            view, prefix = "all", []
+        start = [*prefix, *before] if before else [*prefix, {}]
+        end = [*prefix, since] if since else prefix
+        out: list[dict[str, Any]] = []
+        skip = 1 if before else 0
+        while len(out) < limit:
+            batch = max(limit - len(out), 20)
+            params: dict[str, Any] = {
+                "descending": True,
+                "include_docs": True,
+                "startkey": start,
+                "endkey": end,
+                "limit": batch,
+                "skip": skip,
+            }
+            result = await self.couch.request(
+                "GET", f"{doc_path(self.dbs.ops, DESIGN_ID)}/_view/{view}", params=params
+            )
+            rows = result.get("rows", [])
+            for row in rows:
+                doc = row.get("doc")
+                if not isinstance(doc, dict):
+                    continue
+                if doc_type is not None and doc.get("doc_type") != doc_type:
+                    continue
+                out.append(doc)
+                if len(out) == limit:
+                    break
+            if len(rows) < batch:
+                break
+            start, skip = rows[-1]["key"], 1
+        return out
