@@ -25,6 +25,7 @@ from sync_gateway.settings import Settings
 
 from . import problems
 from .routes import auth as auth_routes
+from .routes import conflicts as conflict_routes
 from .routes import health
 from .routes import users as user_routes
 
@@ -65,6 +66,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(health.router)
     app.include_router(auth_routes.router)
     app.include_router(user_routes.router)
+    app.include_router(conflict_routes.router)
     app.state.startup_hooks.append(auth_services.bootstrap)  # before demo data, workers
     app.router.routes.extend(sync_routes)
     app.state.startup_hooks.append(_start_gateway(app))
