@@ -24,9 +24,12 @@ from sync_gateway.runtime import Runtime
 from sync_gateway.settings import Settings
 
 from . import problems
+from .routes import assignments as assignment_routes
 from .routes import auth as auth_routes
 from .routes import conflicts as conflict_routes
 from .routes import health
+from .routes import masterdata as masterdata_routes
+from .routes import territories as territory_routes
 from .routes import users as user_routes
 
 log = structlog.get_logger(__name__)
@@ -66,6 +69,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(health.router)
     app.include_router(auth_routes.router)
     app.include_router(user_routes.router)
+    app.include_router(territory_routes.router)
+    app.include_router(assignment_routes.router)
+    app.include_router(masterdata_routes.router)
     app.include_router(conflict_routes.router)
     app.state.startup_hooks.append(auth_services.bootstrap)  # before demo data, workers
     app.router.routes.extend(sync_routes)

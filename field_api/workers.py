@@ -1,0 +1,78 @@
+"""Background workers in the service process: the router (and the others as they are added).
+
+With ``FIELDSYNC_RUN_WORKERS=false`` the process only serves HTTP, and the workers run elsewhere
+with ``fieldsync worker``. Workers talk to the gateway only through the runtime: the router
+wakes live feeds through the change hub after each copy, and the gateway wakes the router after
+a device push.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from conflict.resolver import Resolver
+from sync_gateway.conflict_store import CouchConflictStore
+from sync_gateway.router.worker import Router
+from sync_gateway.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+
+Stop = Callable[[], Awaitable[None]]
+
+
+def build_router(rt: Runtime) -> Router:
+    hub: Any = rt.extras.get("hub")
+    router = Router(rt.couch, rt.dbs, on_db_written=hub.notify if hub is not None else None)
+    rt.extras["router"] = router
+    return router
+
+
+def build_resolver(rt: Runtime) -> Resolver:
+    store = CouchConflictStore(rt.couch, rt.dbs)
+    rt.extras.setdefault("conflict_store", store)
+    resolver = Resolver(store, [rt.dbs.orders, rt.dbs.field])
+    rt.extras["resolver"] = resolver
+    return resolver
+
+
+async def start_workers(rt: Runtime) -> list[Stop]:
+    """Start every worker as a task; return the functions that stop them."""
+    router = build_router(rt)
+    task = asyncio.create_task(_supervised("router", router.run), name="router")
+
+    async def stop_router() -> None:
+        await router.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    resolver = build_resolver(rt)
+    resolver_task = asyncio.create_task(_supervised("resolver", resolver.run), name="resolver")
+
+    async def stop_resolver() -> None:
+        await resolver.stop()
+        resolver_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await resolver_task
+
+    return [stop_router, stop_resolver]
+
+
+async def _supervised(name: str, run: Callable[[], Awaitable[None]]) -> None:
+    """Keep a worker running: a crash is logged and the worker restarts after a pause."""
+    delay = 1.0
+    while True:
+        try:
+            await run()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("worker_crashed", worker=name)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
