@@ -28,7 +28,7 @@ lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 bench: setup
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench gateway_sync
 
 clean:
 	rm -rf $(VENV) $(EMBED)/node_modules .pytest_cache

@@ -29,6 +29,7 @@ from .routes import auth as auth_routes
 from .routes import conflicts as conflict_routes
 from .routes import health
 from .routes import masterdata as masterdata_routes
+from .routes import orders as order_routes
 from .routes import territories as territory_routes
 from .routes import users as user_routes
 
@@ -69,10 +70,11 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(health.router)
     app.include_router(auth_routes.router)
     app.include_router(user_routes.router)
+    app.include_router(conflict_routes.router)
     app.include_router(territory_routes.router)
     app.include_router(assignment_routes.router)
     app.include_router(masterdata_routes.router)
-    app.include_router(conflict_routes.router)
+    app.include_router(order_routes.router)
     app.state.startup_hooks.append(auth_services.bootstrap)  # before demo data, workers
     app.router.routes.extend(sync_routes)
     app.state.startup_hooks.append(_start_gateway(app))
@@ -80,7 +82,18 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         from .demo import seed_if_empty
 
         app.state.startup_hooks.append(seed_if_empty)
+    if settings.run_workers:
+        app.state.startup_hooks.append(_start_workers(app))
     return app
+
+
+def _start_workers(app: FastAPI) -> StartupHook:
+    async def start(rt: Runtime) -> None:
+        from .workers import start_workers
+
+        app.state.shutdown_hooks.extend(await start_workers(rt))
+
+    return start
 
 
 def _start_gateway(app: FastAPI) -> StartupHook:

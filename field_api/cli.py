@@ -51,6 +51,47 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    from sync_gateway.runtime import Runtime
+
+    from .workers import build_router
+
+    async def run() -> None:
+        rt = await Runtime.start(Settings())
+        router = build_router(rt)
+        try:
+            await (router.run_once() if args.once else router.run())
+        finally:
+            await router.stop()
+            await rt.stop()
+
+    asyncio.run(run())
+    return 0
+
+
+def _resolve(args: argparse.Namespace) -> int:
+    from sync_gateway.databases import ensure_databases
+    from sync_gateway.runtime import Runtime
+
+    from .workers import build_resolver
+
+    async def run() -> None:
+        rt = await Runtime.start(Settings())
+        try:
+            await ensure_databases(rt.couch, rt.dbs)
+            resolver = build_resolver(rt)
+            if args.once:
+                done = await resolver.sweep()
+                print(f"resolved {len(done)} conflicted document(s)")
+            else:
+                await resolver.run()
+        finally:
+            await rt.stop()
+
+    asyncio.run(run())
+    return 0
+
+
 def _export_schemas(args: argparse.Namespace) -> int:
     from mobile_schema import export_json_schemas
 
@@ -80,6 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="load demo data at start-up when the databases are empty",
     )
     serve.set_defaults(func=_serve)
+
+    worker = sub.add_parser("worker", help="run the background workers without serving HTTP")
+    worker.add_argument("--once", action="store_true", help="drain every feed, then exit")
+    worker.set_defaults(func=_worker)
+
+    resolve = sub.add_parser("resolve", help="resolve conflicts in fs_orders and fs_field")
+    resolve.add_argument("--once", action="store_true", help="sweep every document, then exit")
+    resolve.set_defaults(func=_resolve)
 
     export = sub.add_parser("export-schemas", help="write a JSON Schema per document type")
     export.add_argument("directory")

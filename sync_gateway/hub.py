@@ -2,8 +2,8 @@
 
 A device's longpoll or continuous feed does not hold a request open against CouchDB. It reads
 what is new with a normal ``_changes`` request, then waits on the hub for its database to change
-and reads again. Feeds woken together read together: ``shared`` runs one CouchDB request for all callers asking
-the same page at the same moment. The hub learns of changes three ways:
+and reads again. Feeds woken together read together: ``shared`` runs one CouchDB request for
+all callers asking the same page at the same moment. The hub learns of changes three ways:
 
 - ``notify(db)`` from writers in this process (the gateway after a push, the router after a copy);
 - CouchDB 3's ``_db_updates`` feed: one connection for the whole server (when it is offered);

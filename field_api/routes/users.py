@@ -12,6 +12,7 @@ POST  /api/v1/me/devices                  register or update one device (201 whe
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -120,7 +121,7 @@ def _user_out(doc: dict[str, Any]) -> UserOut:
 
 @router.post("/users", status_code=201)
 async def create_user(
-    body: UserIn, _: Admin, store: UserStoreDep, authn: AuthenticatorDep
+    body: UserIn, _: Admin, store: UserStoreDep, authn: AuthenticatorDep, rt: RuntimeDep
 ) -> UserOut:
     """Create a user; a rep or engineer also gets their database."""
     with auth_errors():
@@ -132,6 +133,12 @@ async def create_user(
             time_zone=body.time_zone,
         )
     authn.forget(body.id)
+    router: Any = rt.extras.get("router")
+    if router is not None and body.role in ("rep", "engineer"):
+        # fill the new database in the background; the periodic rescan would also find it
+        task = asyncio.create_task(router.add_user_db(body.id))
+        rt.extras.setdefault("background", set()).add(task)  # type: ignore[union-attr]
+        task.add_done_callback(rt.extras["background"].discard)  # type: ignore[union-attr]
     return _user_out(doc)
 
 

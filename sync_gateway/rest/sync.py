@@ -219,10 +219,13 @@ def _shape_latest(ctx: SyncContext, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _written(ctx: SyncContext) -> None:
-    """Wake this user's other devices' live feeds now rather than at the next watch round."""
+    """Wake this user's other devices' live feeds and the router now, not at their next round."""
     hub: Any = ctx.runtime.extras.get("hub")
     if hub is not None:
         hub.notify(ctx.db)
+    router: Any = ctx.runtime.extras.get("router")
+    if router is not None:
+        router.notify_rep_changed(ctx.user_id)
 
 
 # -- server and database -------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Benchmarks: printed figures and ratios against CouchDB directly, not part of the tests."""

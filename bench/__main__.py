@@ -1,0 +1,25 @@
+"""Run a benchmark: ``python -m bench NAME [options]``; without NAME, list them."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS = {
+    "conflicts": "pure order merges per second; resolutions per second on 1,000 orders",
+    "gateway_sync": "initial pull, push and idle live feeds: gateway vs CouchDB directly",
+}
+
+
+def main() -> None:
+    if len(sys.argv) < 2 or sys.argv[1] not in BENCHMARKS:
+        for name, what in BENCHMARKS.items():
+            print(f"{name:<16} {what}")
+        print("usage: python -m bench NAME [--help]")
+        return
+    module = importlib.import_module(f"bench.{sys.argv[1]}")
+    module.cli(sys.argv[2:])
+
+
+if __name__ == "__main__":
+    main()
