@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from support.world import World, add_user, login
-
 from mobile_schema import sample, sample_order_line
+from support.world import World, add_user, login
 
 
 async def orders_world(service: Any) -> World:
