@@ -218,9 +218,13 @@ class Outbox:
         if not docs:
             return []
         results = await self.store.bulk_docs(self.ops_db, docs)
+        # Matched by id, not position: the ids in one write are distinct, and an answer out of
+        # order would otherwise pair an entry with another's revision.
+        by_id = {result.get("id"): result for result in results}
         stored: list[dict[str, Any]] = []
-        for doc, result in zip(docs, results, strict=True):
-            if result.get("ok") or ("rev" in result and "error" not in result):
+        for doc in docs:
+            result = by_id.get(doc["_id"], {})
+            if "rev" in result and "error" not in result:
                 stored.append({**doc, "_rev": result["rev"]})
             else:
                 log.info("outbox_write_skipped", id=doc["_id"], error=result.get("error"))

@@ -43,6 +43,12 @@ ERRORS: dict[str, tuple[int, str]] = {
 }
 
 
+class _Server(ThreadingHTTPServer):
+    # send_each opens one connection per message at once; the default backlog of 5 would
+    # reset some of them, which real FCM does not do.
+    request_queue_size = 512
+
+
 @dataclass
 class FakeFcm:
     project: str = "fieldsync-test"
@@ -167,7 +173,7 @@ class FakeFcm:
                     },
                 )
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
