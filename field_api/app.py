@@ -100,7 +100,9 @@ def _start_gateway(app: FastAPI) -> StartupHook:
     async def start(rt: Runtime) -> None:
         from sync_gateway.auth.devices import DeviceStore
 
-        recorder = ActivityRecorder(DeviceStore(rt.couch, rt.dbs).record_activity)
+        recorder = ActivityRecorder(
+            DeviceStore(rt.couch, rt.dbs).record_activity, rt.settings.activity_flush_s
+        )
         recorder.start()
         rt.extras["activity"] = recorder
         app.state.shutdown_hooks.append(recorder.stop)

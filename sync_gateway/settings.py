@@ -53,6 +53,7 @@ class Settings(BaseSettings):
 
     # Workers
     run_workers: bool = True
+    activity_flush_s: float = 5.0  # how often device last pull / push times are written
     seed_demo: bool = False
 
     def public_base(self) -> str:

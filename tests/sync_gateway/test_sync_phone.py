@@ -127,3 +127,23 @@ async def test_a_phone_cannot_replicate_another_users_database(world: World, pho
     else:
         raise AssertionError("alice pulled carol's database")
     assert (await phone.all_docs())["rows"] == []
+
+
+async def test_pulls_and_pushes_are_recorded_per_device(service_factory: Any, phone: Any) -> None:
+    from support.world import World, add_user, login
+
+    service = await service_factory(activity_flush_s=0.2)
+    world = World(service, await login(service.url, "admin", "admin-pass"))
+    alice = await add_user(world, "alice", "rep")
+    headers = {**alice.headers, "X-Device-Id": "pda-7", "User-Agent": "FieldApp/2.3 (PDA)"}
+    await phone.put(order("dev-1"))
+    await phone.push(alice.sync_url, headers=headers)
+    await phone.pull(alice.sync_url, headers=headers)
+    devices = service.runtime.extras["devices"]
+
+    async def recorded() -> Any:
+        doc = await devices.get_device("alice", "pda-7")
+        return doc if doc and doc.get("last_pull") and doc.get("last_push") else None
+
+    doc = await wait_until(recorded, timeout=15, message="device activity")
+    assert doc["user_agent"].startswith("FieldApp/2.3")
