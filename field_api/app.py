@@ -30,6 +30,7 @@ from .routes import conflicts as conflict_routes
 from .routes import health
 from .routes import masterdata as masterdata_routes
 from .routes import orders as order_routes
+from .routes import team as team_routes
 from .routes import territories as territory_routes
 from .routes import users as user_routes
 
@@ -75,6 +76,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(assignment_routes.router)
     app.include_router(masterdata_routes.router)
     app.include_router(order_routes.router)
+    app.include_router(team_routes.router)
     app.state.startup_hooks.append(auth_services.bootstrap)  # before demo data, workers
     app.router.routes.extend(sync_routes)
     app.state.startup_hooks.append(_start_gateway(app))
