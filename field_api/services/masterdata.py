@@ -106,7 +106,7 @@ async def upsert_many(
             f"{len(items)} items in one request; send at most {MAX_BULK_ITEMS} per request"
         )
     out: list[Doc | None] = [None] * len(items)
-    prepared: dict[str, tuple[Doc, bool]] = {}  # id -> (doc, territory_id given)
+    prepared: dict[str, Doc] = {}
     slots: dict[str, int] = {}
     for index, item in enumerate(items):
         try:
@@ -124,13 +124,10 @@ async def upsert_many(
             }
             continue
         slots[doc["_id"]] = index
-        prepared[doc["_id"]] = (doc, "territory_id" in item)
+        prepared[doc["_id"]] = doc
 
     def change(doc_id: str, current: Doc | None) -> Doc | None:
-        doc, has_territory = prepared[doc_id]
-        if not has_territory:
-            doc = {k: v for k, v in doc.items() if k != "territory_id"}
-        return _merged(doc_type, doc, current)
+        return _merged(doc_type, prepared[doc_id], current)
 
     written = await update_docs(couch, db, list(prepared), change)
     for doc_id, index in slots.items():

@@ -7,10 +7,13 @@ from typing import Any
 
 import pytest
 from api_world import api, as_admin, assert_problem  # noqa: F401
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support.world import World
 
 from field_api.problems import BadInput
-from field_api.services.masterdata import MAX_BULK_ITEMS, prepare
+from field_api.services.documents import same_content
+from field_api.services.masterdata import MAX_BULK_ITEMS, _merged, prepare
 
 PRODUCT = {"sku": "SKU-1", "name": "Espresso 1 kg", "unit": "kg"}
 
@@ -85,6 +88,15 @@ async def test_products_are_created_updated_and_left_alone_when_unchanged(api: W
         renamed = (await http.put("/api/v1/products", json=[{**PRODUCT, "name": "Beans"}])).json()
         assert renamed["items"][0]["rev"].startswith("2-")
         assert (await api.couch.get(api.dbs.master, "product:SKU-1"))["name"] == "Beans"
+
+
+async def test_a_deleted_product_can_be_upserted_again(api: World) -> None:
+    async with api.http("olga") as http:
+        first = (await http.put("/api/v1/products", json=[PRODUCT])).json()["items"][0]
+        await api.couch.delete(api.dbs.master, "product:SKU-1", first["rev"])
+        again = (await http.put("/api/v1/products", json=[PRODUCT])).json()
+    assert again["errors"] == 0 and again["items"][0]["rev"].startswith("3-")
+    assert (await api.couch.get(api.dbs.master, "product:SKU-1"))["name"] == PRODUCT["name"]
 
 
 async def test_bad_items_get_their_own_errors_and_the_rest_is_written(api: World) -> None:
@@ -192,3 +204,23 @@ async def test_only_back_office_and_admins(api: World, user: str) -> None:
         body = (await http.put("/api/v1/products", json=[PRODUCT])).json()
     assert body["errors"] == 0
     assert (await api.couch.get(api.dbs.master, "product:SKU-1"))["updated_by"] == "admin"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sku=st.from_regex(r"[A-Z][A-Z0-9-]{0,15}", fullmatch=True),
+    name=st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40),
+    active=st.booleans(),
+)
+def test_prepare_is_stable_and_a_resend_is_unchanged(sku: str, name: str, active: bool) -> None:
+    item = {"sku": sku, "name": name, "unit": "pcs", "active": active}
+    try:
+        first = prepare("product", item, "olga")
+    except BadInput:
+        return  # names mobile_schema refuses (e.g. only spaces) are refused here too
+    stored = {**first, "_rev": "1-abc"}
+    # preparing the stored document again gives the same content: nothing to write
+    assert same_content(prepare("product", stored, "erp"), stored)
+    assert _merged("product", prepare("product", item, "erp"), stored) is None
+    changed = _merged("product", prepare("product", {**item, "active": not active}, "erp"), stored)
+    assert changed is not None and changed["active"] is (not active)
