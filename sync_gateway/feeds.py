@@ -197,6 +197,14 @@ class Feeds:
     def _page_limit(remaining: int | None) -> int:
         return BATCH if remaining is None else max(1, min(BATCH, remaining))
 
+    def is_complete(self, req: FeedRequest, first: dict[str, Any]) -> bool:
+        """Whether the first page is the whole answer of a normal feed."""
+        return (
+            len(first["results"]) < self._page_limit(req.limit)
+            or req.limit is not None
+            and (req.limit <= len(first["results"]))
+        )
+
     async def normal(
         self, db: str, req: FeedRequest, first: dict[str, Any]
     ) -> AsyncIterator[bytes]:

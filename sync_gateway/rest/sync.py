@@ -71,6 +71,7 @@ ALL_DOCS_QUERY = {
     "startkey_docid",
     "endkey_docid",
 }
+SMALL_RESPONSE_BYTES = 512 * 1024
 PASS_HEADERS = ("content-type", "etag", "content-encoding", "content-length")
 
 
@@ -311,6 +312,10 @@ async def changes(request: Request, ctx: SyncContext) -> Response:
     first = await feeds.first_page(ctx.db, req)
     if req.feed == "longpoll":
         return stream_response(request, feeds.longpoll(ctx.db, req, first), feed="longpoll")
+    if feeds.is_complete(req, first):
+        # the usual replicator request (since + limit): one page, answered in one piece
+        body = b"".join([chunk async for chunk in feeds.normal(ctx.db, req, first)])
+        return json_response(request, body)
     return stream_response(request, feeds.normal(ctx.db, req, first))
 
 
@@ -422,6 +427,14 @@ async def _forward(
     )
     resp = await ctx.couch.send_raw(upstream, stream=True)
     out_headers = {k: v for k, v in resp.headers.items() if k.lower() in PASS_HEADERS}
+    length = resp.headers.get("content-length", "")
+    if length.isdigit() and int(length) <= SMALL_RESPONSE_BYTES:
+        # small answers in one piece: cheaper than streaming, and memory is bounded anyway
+        try:
+            body = await resp.aread()
+        finally:
+            await resp.aclose()
+        return Response(body, resp.status_code, out_headers)
     if resp.headers.get("content-encoding") == "gzip" or not wants_gzip(request):
         return StreamingResponse(_raw(resp), resp.status_code, out_headers)
     out_headers.pop("content-length", None)
