@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = None
     jwt_secret: SecretStr = SecretStr("dev-only-change-me-dev-only-change-me")
     token_ttl_s: int = 12 * 3600
+    # argon2id cost (argon2-cffi's defaults, RFC 9106 low-memory); lower only for tests
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65_536
 
     # Gateway limits (413 beyond them)
     max_document_bytes: int = 1_000_000

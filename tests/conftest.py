@@ -98,6 +98,10 @@ async def service_factory(couch_url: str, dbs: Databases):  # type: ignore[no-un
             "port": port,
             "jwt_secret": "test-secret-test-secret-test-secret",
             "admin_password": "admin-pass",
+            # cheap password hashing: every test logs users in; tests/sync_gateway/auth covers
+            # the real cost parameters
+            "argon2_time_cost": 1,
+            "argon2_memory_kib": 64,
         }
         values.update(overrides)
         settings = Settings(**values)  # type: ignore[arg-type]

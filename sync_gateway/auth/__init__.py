@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from argon2 import PasswordHasher
+
 from ..runtime import Runtime
 from .authenticate import Authenticator, Principal
 from .devices import PLATFORMS, DeviceStore
@@ -28,7 +30,11 @@ def install(runtime: Runtime) -> Authenticator:
     existing: Any = runtime.extras.get("authenticator")
     if isinstance(existing, Authenticator):
         return existing
-    users = UserStore(runtime.couch, runtime.dbs)
+    settings = runtime.settings
+    hasher = PasswordHasher(
+        time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib
+    )
+    users = UserStore(runtime.couch, runtime.dbs, Passwords(hasher))
     runtime.extras["users"] = users
     runtime.extras["devices"] = DeviceStore(runtime.couch, runtime.dbs)
     authenticator = Authenticator(users, runtime.settings)
