@@ -70,7 +70,10 @@ def shape_error(doc: Any, *, new_edits: bool, max_doc_bytes: int) -> tuple[str, 
         if problem:
             return problem
     body = {k: v for k, v in doc.items() if k != "_attachments"}
-    size = len(orjson.dumps(body))
+    try:
+        size = len(orjson.dumps(body))
+    except orjson.JSONEncodeError:
+        return "bad_request", "the document nests too deeply (or holds a value JSON cannot carry)"
     if size > max_doc_bytes:
         return "too_large", f"document is {size} bytes; the limit is {max_doc_bytes}"
     return None

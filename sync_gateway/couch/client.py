@@ -30,15 +30,22 @@ JSON_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"
 STREAM_HEADERS = {"Accept": "application/json", "Accept-Encoding": "identity"}
 
 
+def segment(value: str) -> str:
+    """One path segment, percent-encoded; ``.`` and ``..`` too, so no URL layer can read them
+    as "this" or "parent" directory and send a request to another database."""
+    encoded = quote(value, safe="")
+    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
+
+
 def db_path(db: str) -> str:
-    return "/" + quote(db, safe="")
+    return "/" + segment(db)
 
 
 def doc_path(db: str, doc_id: str) -> str:
     for prefix in ("_design/", "_local/"):
         if doc_id.startswith(prefix):
-            return f"{db_path(db)}/{prefix}{quote(doc_id[len(prefix) :], safe='')}"
-    return f"{db_path(db)}/{quote(doc_id, safe='')}"
+            return f"{db_path(db)}/{prefix}{segment(doc_id[len(prefix) :])}"
+    return f"{db_path(db)}/{segment(doc_id)}"
 
 
 def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import orjson
@@ -33,6 +32,7 @@ from starlette.routing import Route
 
 from .. import metrics
 from ..couch import CouchHTTPError, CouchUnavailable, db_path, doc_path
+from ..couch.client import segment
 from ..feeds import FeedRequest, FeedRequestError, Feeds
 from ..runtime import Runtime
 from ..writes import REV_RE, merge_results, screen
@@ -162,6 +162,8 @@ def endpoint(
                 response = couch_error(exc.status, exc.error, exc.reason)
             except FeedRequestError as exc:
                 response = couch_error(400, "bad_request", str(exc))
+            except orjson.JSONEncodeError:
+                response = couch_error(400, "bad_request", "the JSON nests too deeply to be stored")
             except CouchUnavailable:
                 response = couch_error(
                     503, "service_unavailable", "the database is not answering; retry shortly"
@@ -529,6 +531,8 @@ async def document(request: Request, ctx: SyncContext) -> Response:
         return couch_error(403, "forbidden", "design documents cannot be written by devices")
     if doc_id.startswith("_"):
         return couch_error(404, "not_found", f"{doc_id} is not served by the sync gateway")
+    if doc_id in (".", ".."):
+        return couch_error(400, "bad_request", "not a document id")
     if request.method in ("GET", "HEAD"):
         return await _get_document(request, ctx, doc_id)
     if request.method == "PUT":
@@ -549,8 +553,35 @@ async def document(request: Request, ctx: SyncContext) -> Response:
     return couch_error(405, "method_not_allowed", f"{request.method} is not allowed here")
 
 
+def _doc_params(query: Any) -> dict[str, Any]:
+    """The query of a document read, checked: CouchDB must never see a malformed one."""
+    params = {k: v for k, v in query.items() if k in DOC_QUERY}
+    for key, value in params.items():
+        if key == "rev":
+            ok = bool(REV_RE.match(value))
+        elif key in ("open_revs", "atts_since"):
+            ok = (value == "all" and key == "open_revs") or _rev_list(value)
+        else:
+            ok = value in ("true", "false")
+        if not ok:
+            raise GatewayError(400, "bad_request", f"{key}={value[:80]!r} is not valid here")
+    return params
+
+
+def _rev_list(value: str) -> bool:
+    try:
+        revs = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return False
+    return (
+        isinstance(revs, list)
+        and len(revs) <= 1000
+        and all(isinstance(r, str) and REV_RE.match(r) for r in revs)
+    )
+
+
 async def _get_document(request: Request, ctx: SyncContext, doc_id: str) -> Response:
-    params = _shape_latest(ctx, {k: v for k, v in request.query_params.items() if k in DOC_QUERY})
+    params = _shape_latest(ctx, _doc_params(request.query_params))
     _record(ctx, request, "pull")
     metrics.DOCS_PULLED.inc()
     accept = request.headers.get("accept", "")
@@ -588,11 +619,11 @@ async def attachment(request: Request, ctx: SyncContext) -> Response:
     doc_id, name = request.path_params["docid"], request.path_params["attname"]
     if doc_id.startswith("_"):
         return couch_error(404, "not_found", "missing")
-    if ".." in name.split("/") or name.startswith("_"):
+    if doc_id in (".", "..") or {".", ".."} & set(name.split("/")) or name.startswith("_"):
         return couch_error(400, "bad_request", f"attachment name {name!r} is not allowed")
-    path = f"{doc_path(ctx.db, doc_id)}/{quote(name, safe='/')}"
+    path = f"{doc_path(ctx.db, doc_id)}/{'/'.join(segment(part) for part in name.split('/'))}"
     if request.method in ("GET", "HEAD"):
-        params = {k: v for k, v in request.query_params.items() if k == "rev"}
+        params = _doc_params({k: v for k, v in request.query_params.items() if k == "rev"})
         _record(ctx, request, "pull")
         upstream = ctx.couch.build_request(
             request.method, path, params=params, headers={"Accept-Encoding": "identity"}

@@ -160,3 +160,20 @@ async def test_server_down_is_unavailable() -> None:
         async for _ in client.changes_stream("fs_orders"):
             pass
     await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("doc_id", "path"),
+    [
+        ("order:1", "/db/order%3A1"),
+        ("..", "/db/%2E%2E"),
+        (".", "/db/%2E"),
+        ("a/../b", "/db/a%2F..%2Fb"),
+        ("_local/../x", "/db/_local/..%2Fx"),
+        ("_design/x", "/db/_design/x"),
+    ],
+)
+def test_document_paths_cannot_climb_out_of_their_database(doc_id: str, path: str) -> None:
+    from sync_gateway.couch import doc_path
+
+    assert doc_path("db", doc_id) == path
