@@ -1,4 +1,4 @@
-"""Hostile and broken replication requests: no 5xx, the database stays up, nothing refused is stored.
+"""Hostile and broken replication requests: no 5xx, the database stays up, nothing bad is stored.
 
 A seeded mutation fuzzer: it starts from valid replication requests (what PouchDB sends) and
 breaks them: wrong types, missing keys, huge and deeply nested values, invalid UTF-8, wrong
