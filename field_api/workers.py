@@ -27,7 +27,12 @@ Stop = Callable[[], Awaitable[None]]
 
 def build_router(rt: Runtime) -> Router:
     hub: Any = rt.extras.get("hub")
-    router = Router(rt.couch, rt.dbs, on_db_written=hub.notify if hub is not None else None)
+    router = Router(
+        rt.couch,
+        rt.dbs,
+        on_db_written=hub.notify if hub is not None else None,
+        poll_interval_s=rt.settings.router_poll_s,
+    )
     rt.extras["router"] = router
     return router
 
@@ -35,7 +40,9 @@ def build_router(rt: Runtime) -> Router:
 def build_resolver(rt: Runtime) -> Resolver:
     store = CouchConflictStore(rt.couch, rt.dbs)
     rt.extras.setdefault("conflict_store", store)
-    resolver = Resolver(store, [rt.dbs.orders, rt.dbs.field])
+    # its longpoll must end well before the client's read timeout
+    wait_s = max(1.0, min(20.0, rt.settings.couch_timeout_s / 2))
+    resolver = Resolver(store, [rt.dbs.orders, rt.dbs.field], wait_s=wait_s)
     rt.extras["resolver"] = resolver
     return resolver
 

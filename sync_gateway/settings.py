@@ -56,7 +56,10 @@ class Settings(BaseSettings):
 
     # Workers
     run_workers: bool = True
-    activity_flush_s: float = 5.0  # how often device last pull / push times are written
+    activity_flush_s: float = 5.0
+    # the router checks every rep database this often for writes it was not told about
+    # (pushes through this process's gateway reach it at once)
+    router_poll_s: float = 5.0  # how often device last pull / push times are written
     seed_demo: bool = False
 
     def public_base(self) -> str:

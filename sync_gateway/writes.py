@@ -208,11 +208,23 @@ async def screen(
 def merge_results(
     screened: Screened, upstream: list[dict[str, Any]], *, new_edits: bool, total: int
 ) -> list[dict[str, Any]]:
-    """The ``_bulk_docs`` answer in the client's order: CouchDB's results plus our refusals."""
+    """The ``_bulk_docs`` answer in the client's order: CouchDB's results plus our refusals.
+
+    Results are matched to documents by id, not by position: PouchDB Server sometimes answers a
+    batch out of order. Two documents with the same id in one batch take their results in turn.
+    """
     if not new_edits:
         # CouchDB answers only the failures for new_edits=false; keep that shape
         return list(upstream) + [screened.refused[i] for i in sorted(screened.refused)]
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for result in upstream:
+        by_id.setdefault(str(result.get("id")), []).append(result)
     by_index: dict[int, dict[str, Any]] = dict(screened.refused)
-    for (index, _), result in zip(screened.accepted, upstream, strict=False):
-        by_index[index] = result
+    for index, doc in screened.accepted:
+        waiting = by_id.get(doc["_id"])
+        by_index[index] = (
+            waiting.pop(0)
+            if waiting
+            else {"id": doc["_id"], "error": "unknown_error", "reason": "no answer from CouchDB"}
+        )
     return [by_index[i] for i in range(total) if i in by_index]

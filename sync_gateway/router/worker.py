@@ -251,13 +251,23 @@ class Router:
             wake.set()
 
     async def _poll_reps(self) -> None:
+        """Every ``poll_interval_s`` check every rep database; in between, drain at once only
+        the databases the gateway reported (a push must not cost a round over all users)."""
+        loop = asyncio.get_running_loop()
+        next_round = 0.0
         while True:
+            full = loop.time() >= next_round
+            if full:
+                next_round = loop.time() + self.poll_interval_s
+            users = self.users if full else [u for u in self.users if u in self._dirty]
             try:
-                await asyncio.gather(*(self._poll_rep(u) for u in self.users))
+                await asyncio.gather(*(self._poll_rep(u) for u in users))
             except CouchError as exc:
                 log.warning("router_rep_poll_failed", error=str(exc))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._rep_wake.wait(), self.poll_interval_s)
+                await asyncio.wait_for(
+                    self._rep_wake.wait(), max(0.0, next_round - loop.time())
+                )
             self._rep_wake.clear()
 
     async def _poll_rep(self, user_id: str) -> None:
