@@ -64,7 +64,7 @@ def rss_mb(pid: int) -> float:
 
 
 @contextlib.asynccontextmanager
-async def stack(workers: bool = False) -> AsyncIterator[Stack]:
+async def stack(workers: bool = False, **env_overrides: str) -> AsyncIterator[Stack]:
     data = Path(tempfile.mkdtemp(prefix="fieldsync-bench-"))
     embedded = None
     url = os.environ.get("COUCHDB_URL")
@@ -75,7 +75,7 @@ async def stack(workers: bool = False) -> AsyncIterator[Stack]:
     prefix = f"bench{int(time.time())}_"
     env = {**os.environ, "COUCHDB_URL": url, "FIELDSYNC_PORT": str(port),
            "FIELDSYNC_ADMIN_PASSWORD": ADMIN_PASSWORD, "FIELDSYNC_DB_PREFIX": prefix,
-           "FIELDSYNC_RUN_WORKERS": "true" if workers else "false"}
+           "FIELDSYNC_RUN_WORKERS": "true" if workers else "false", **env_overrides}
     proc = subprocess.Popen([sys.executable, "-m", "field_api.cli", "--log-level", "WARNING",
                              "serve"], env=env, stdout=subprocess.DEVNULL)
     gateway = f"http://127.0.0.1:{port}"

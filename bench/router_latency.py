@@ -1,0 +1,162 @@
+"""Router: back-office change -> connected phone's live feed, and filling a new rep database.
+
+1. Latency: N field users (default 100 and 1,000), each with a live longpoll feed open on the
+   gateway (what a connected phone holds); the back office confirms one order per user in
+   fs_orders; the time from each write to that user's feed delivering it. p50 / p99
+   (bar: p99 under 1 s at 1,000 users).
+2. Fill: a territory of ``--fill`` documents (accounts and contacts) is given to a new rep; the
+   time until their database holds all of it, against CouchDB's own ``_replicate`` of the same
+   documents into an empty database, in the same run.
+
+    .venv/bin/python -m bench router_latency [--users 100 1000] [--fill 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from typing import Any
+
+from mobile_schema import sample
+
+from .common import Stack, stack
+
+FAST = {"FIELDSYNC_ARGON2_TIME_COST": "1", "FIELDSYNC_ARGON2_MEMORY_KIB": "64"}
+
+
+async def _feed(host: str, port: int, path: str, token: str, since: Any) -> tuple[Any, Any]:
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(
+        f"GET {path}/_changes?feed=longpoll&since={since}&heartbeat=30000&timeout=120000 "
+        f"HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+    )
+    await writer.drain()
+    return reader, writer
+
+
+async def until(probe: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not await probe():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+async def latency(st: Stack, n_users: int, tag: str) -> str:
+    users = []
+    for i in range(n_users):
+        sync_url, headers = await st.user(f"{tag}{i}")
+        users.append((f"{tag}{i}", "/sync/" + sync_url.split("/sync/")[1],
+                      headers["Authorization"].split()[1]))
+    orders_db = f"{st.prefix}fs_orders"
+    docs = [sample("order", **{"_id": f"order:{u}"}, rep_id=u, status="submitted")
+            for u, _, _ in users]
+    for start in range(0, len(docs), 500):
+        await st.couch.bulk_docs(orders_db, docs[start:start + 500])
+
+    async def fanned_out() -> bool:
+        rows = (await st.couch.all_docs(f"{st.prefix}rep_{users[-1][0]}"))["rows"]
+        return bool(rows)
+
+    await until(fanned_out, 300, "the orders to reach the rep databases")
+    host, port = st.gateway_url.split("//")[1].split(":")
+    feeds = []
+    for user_id, path, token in users:
+        seq = (await st.couch.db_info(f"{st.prefix}rep_{user_id}"))["update_seq"]
+        feeds.append(await _feed(host, int(port), path, token, seq))
+    await asyncio.sleep(1.0)
+    current = {row["id"]: row["doc"] for row in (await st.couch.all_docs(
+        orders_db, include_docs=True))["rows"] if row["id"].startswith(f"order:{tag}")}
+    written: dict[str, float] = {}
+
+    async def confirm_all() -> None:
+        for user_id, _, _ in users:
+            doc = current[f"order:{user_id}"]
+            written[user_id] = time.perf_counter()
+            await st.couch.put(orders_db, {**doc, "status": "confirmed",
+                                           "confirmed_at": "2026-01-05T09:00:00.000Z"})
+            await asyncio.sleep(0.002)  # a busy back office, not one bulk write
+
+    async def arrival(user_id: str, reader: Any) -> float:
+        while True:
+            line = await asyncio.wait_for(reader.readline(), 120)
+            if f"order:{user_id}".encode() in line:
+                return time.perf_counter() - written[user_id]
+            if not line:
+                return float("nan")
+
+    writer_task = asyncio.create_task(confirm_all())
+    results = await asyncio.gather(*(arrival(u, r) for (u, _, _), (r, _) in zip(users, feeds)),
+                                   return_exceptions=True)
+    await writer_task
+    for _, w in feeds:
+        w.close()
+    lat = sorted(x for x in results if isinstance(x, float) and x == x)
+    p50 = statistics.median(lat)
+    p99 = lat[max(0, int(len(lat) * 0.99) - 1)]
+    verdict = "ok" if p99 < 1.0 else "OVER THE BAR"
+    return (f"back office -> live feed, {n_users:>5} users: {len(lat)}/{n_users} arrived, "
+            f"p50 {p50 * 1000:6.0f} ms, p99 {p99 * 1000:6.0f} ms (bar p99 < 1000 ms) {verdict}")
+
+
+async def fill(st: Stack, n_docs: int) -> str:
+    master = f"{st.prefix}fs_master"
+    n_accounts = n_docs // 3
+    docs: list[dict[str, Any]] = []
+    for i in range(n_accounts):
+        docs.append(sample("account", **{"_id": f"account:f{i:06d}"},
+                           territory_id="territory:big"))
+        docs.append(sample("contact", **{"_id": f"contact:f{i:06d}-1"},
+                           account_id=f"account:f{i:06d}"))
+        docs.append(sample("contact", **{"_id": f"contact:f{i:06d}-2"},
+                           account_id=f"account:f{i:06d}"))
+    source = f"{st.prefix}fill_source"
+    await st.couch.create_db(source)
+    for start in range(0, len(docs), 1000):
+        await st.couch.bulk_docs(master, docs[start:start + 1000])
+        await st.couch.bulk_docs(source, docs[start:start + 1000])
+    # CouchDB's own replication of the same documents into an empty database
+    target = f"{st.prefix}fill_target"
+    t0 = time.perf_counter()
+    await st.couch.request("POST", "/_replicate", json={
+        "source": f"{st.couch_url}/{source}", "target": f"{st.couch_url}/{target}",
+        "create_target": True})
+    couch_s = time.perf_counter() - t0
+    count = (await st.couch.db_info(target))["doc_count"]
+    # the router filling a new rep's database when the territory is given to them
+    await st.user("filler")
+    rep_db = f"{st.prefix}rep_filler"
+    t0 = time.perf_counter()
+    await st.couch.put(master, sample("territory", **{"_id": "territory:big"},
+                                      rep_ids=["filler"], name="Big"))
+
+    async def filled() -> bool:
+        return int((await st.couch.db_info(rep_db))["doc_count"]) >= len(docs) + 1
+
+    await until(filled, 1800, "the router to fill the rep database")
+    router_s = time.perf_counter() - t0
+    return (f"fill a new rep db with {len(docs)} docs:  _replicate {couch_s:6.1f}s ({count} docs)"
+            f"  router {router_s:6.1f}s  ratio {router_s / couch_s:5.2f}")
+
+
+async def main(args: argparse.Namespace) -> None:
+    async with stack(workers=True, **FAST) as st:
+        print(f"# router ({st.couch_url})")
+        for n in args.users:
+            print(await latency(st, n, f"u{n}x"))
+        if args.fill:
+            print(await fill(st, args.fill))
+
+
+def cli(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--fill", type=int, default=20_000)
+    asyncio.run(main(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    cli()
