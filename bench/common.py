@@ -42,8 +42,16 @@ class Stack:
         """Create a field user; return their sync URL and auth headers."""
         async with httpx.AsyncClient(base_url=self.gateway_url, timeout=60) as http:
             admin = await _token(http, "admin", ADMIN_PASSWORD)
-            resp = await http.post("/api/v1/users", headers=admin, json={
-                "id": user_id, "name": user_id, "role": role, "password": f"{user_id}-pw-123"})
+            resp = await http.post(
+                "/api/v1/users",
+                headers=admin,
+                json={
+                    "id": user_id,
+                    "name": user_id,
+                    "role": role,
+                    "password": f"{user_id}-pw-123",
+                },
+            )
             assert resp.status_code in (201, 409), resp.text
             headers = await _token(http, user_id, f"{user_id}-pw-123")
             me = (await http.get("/api/v1/me", headers=headers)).json()
@@ -73,11 +81,18 @@ async def stack(workers: bool = False, **env_overrides: str) -> AsyncIterator[St
         url = await embedded.start()
     port = free_port()
     prefix = f"bench{int(time.time())}_"
-    env = {**os.environ, "COUCHDB_URL": url, "FIELDSYNC_PORT": str(port),
-           "FIELDSYNC_ADMIN_PASSWORD": ADMIN_PASSWORD, "FIELDSYNC_DB_PREFIX": prefix,
-           "FIELDSYNC_RUN_WORKERS": "true" if workers else "false", **env_overrides}
-    proc = subprocess.Popen([sys.executable, "-m", "field_api.cli", "--log-level", "WARNING",
-                             "serve"], env=env, stdout=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "COUCHDB_URL": url,
+        "FIELDSYNC_PORT": str(port),
+        "FIELDSYNC_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "FIELDSYNC_DB_PREFIX": prefix,
+        "FIELDSYNC_RUN_WORKERS": "true" if workers else "false",
+        **env_overrides,
+    }
+    command = [sys.executable, "-m", "field_api.cli", "--log-level", "WARNING", "serve"]
+    # Popen returns at once; nothing here waits on the child
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)  # noqa: ASYNC220
     gateway = f"http://127.0.0.1:{port}"
     couch = CouchClient(url)
     try:
@@ -102,6 +117,8 @@ def ratio_line(name: str, direct: list[float], gateway: list[float], bar: float)
     d, g = statistics.median(direct), statistics.median(gateway)
     ratio = g / d if d else float("inf")
     verdict = "ok" if ratio <= bar else "OVER THE BAR"
-    return (f"{name:<34} couchdb {d:7.2f}s  gateway {g:7.2f}s  ratio {ratio:5.2f} "
-            f"(bar {bar})  {verdict}   runs: direct {[round(x, 2) for x in direct]} "
-            f"gateway {[round(x, 2) for x in gateway]}")
+    return (
+        f"{name:<34} couchdb {d:7.2f}s  gateway {g:7.2f}s  ratio {ratio:5.2f} "
+        f"(bar {bar})  {verdict}   runs: direct {[round(x, 2) for x in direct]} "
+        f"gateway {[round(x, 2) for x in gateway]}"
+    )

@@ -50,7 +50,7 @@ def new_orders(n: int, rep: str, tag: str) -> list[dict[str, Any]]:
 async def fill(st: Stack, db: str, docs: list[dict[str, Any]]) -> None:
     await st.couch.create_db(db)
     for start in range(0, len(docs), 1000):
-        await st.couch.bulk_docs(db, docs[start:start + 1000])
+        await st.couch.bulk_docs(db, docs[start : start + 1000])
 
 
 async def timed_pull(url: str, headers: dict[str, str] | None, expect: int) -> float:
@@ -98,8 +98,9 @@ async def bench_push(st: Stack, n: int, rounds: int) -> str:
         sync_url, headers = await st.user(user)
         direct_db = f"{st.prefix}direct_push_{r}"
         await st.couch.create_db(direct_db)
-        direct.append(await timed_push(f"{st.couch_url}/{direct_db}", None,
-                                       new_orders(n, user, f"d{r}")))
+        direct.append(
+            await timed_push(f"{st.couch_url}/{direct_db}", None, new_orders(n, user, f"d{r}"))
+        )
         gateway.append(await timed_push(sync_url, headers, new_orders(n, user, f"g{r}")))
     return ratio_line(f"push of {n} orders", direct, gateway, 1.15)
 
@@ -126,9 +127,14 @@ async def bench_feeds(st: Stack, n_feeds: int, users: int) -> list[str]:
     started = time.perf_counter()
     for i in range(n_feeds):
         path, token = dbs[i % users]
-        conns.append(await _open_feed(
-            host, int(port),
-            f"{path}/_changes?feed=longpoll&since=now&heartbeat=30000&timeout=60000", token))
+        conns.append(
+            await _open_feed(
+                host,
+                int(port),
+                f"{path}/_changes?feed=longpoll&since=now&heartbeat=30000&timeout=60000",
+                token,
+            )
+        )
     opened = time.perf_counter() - started
     await asyncio.sleep(2)
     held = rss_mb(st.gateway_pid)
@@ -174,8 +180,9 @@ async def main(args: argparse.Namespace) -> None:
 
 
 def cli(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--docs", type=int, default=20_000)
     parser.add_argument("--orders", type=int, default=1_000)

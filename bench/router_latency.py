@@ -36,8 +36,8 @@ async def _feed(host: str, port: int, path: str, token: str, since: Any) -> tupl
     return reader, writer
 
 
-async def until(probe: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
+async def until(probe: Any, limit_s: float, what: str) -> None:
+    deadline = time.monotonic() + limit_s
     while not await probe():
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out waiting for {what}")
@@ -48,13 +48,19 @@ async def latency(st: Stack, n_users: int, tag: str) -> str:
     users = []
     for i in range(n_users):
         sync_url, headers = await st.user(f"{tag}{i}")
-        users.append((f"{tag}{i}", "/sync/" + sync_url.split("/sync/")[1],
-                      headers["Authorization"].split()[1]))
+        users.append(
+            (
+                f"{tag}{i}",
+                "/sync/" + sync_url.split("/sync/")[1],
+                headers["Authorization"].split()[1],
+            )
+        )
     orders_db = f"{st.prefix}fs_orders"
-    docs = [sample("order", **{"_id": f"order:{u}"}, rep_id=u, status="submitted")
-            for u, _, _ in users]
+    docs = [
+        sample("order", **{"_id": f"order:{u}"}, rep_id=u, status="submitted") for u, _, _ in users
+    ]
     for start in range(0, len(docs), 500):
-        await st.couch.bulk_docs(orders_db, docs[start:start + 500])
+        await st.couch.bulk_docs(orders_db, docs[start : start + 500])
 
     async def fanned_out() -> bool:
         rows = (await st.couch.all_docs(f"{st.prefix}rep_{users[-1][0]}"))["rows"]
@@ -67,16 +73,21 @@ async def latency(st: Stack, n_users: int, tag: str) -> str:
         seq = (await st.couch.db_info(f"{st.prefix}rep_{user_id}"))["update_seq"]
         feeds.append(await _feed(host, int(port), path, token, seq))
     await asyncio.sleep(1.0)
-    current = {row["id"]: row["doc"] for row in (await st.couch.all_docs(
-        orders_db, include_docs=True))["rows"] if row["id"].startswith(f"order:{tag}")}
+    current = {
+        row["id"]: row["doc"]
+        for row in (await st.couch.all_docs(orders_db, include_docs=True))["rows"]
+        if row["id"].startswith(f"order:{tag}")
+    }
     written: dict[str, float] = {}
 
     async def confirm_all() -> None:
         for user_id, _, _ in users:
             doc = current[f"order:{user_id}"]
             written[user_id] = time.perf_counter()
-            await st.couch.put(orders_db, {**doc, "status": "confirmed",
-                                           "confirmed_at": "2026-01-05T09:00:00.000Z"})
+            await st.couch.put(
+                orders_db,
+                {**doc, "status": "confirmed", "confirmed_at": "2026-01-05T09:00:00.000Z"},
+            )
             await asyncio.sleep(0.002)  # a busy back office, not one bulk write
 
     async def arrival(user_id: str, reader: Any) -> float:
@@ -88,8 +99,10 @@ async def latency(st: Stack, n_users: int, tag: str) -> str:
                 return float("nan")
 
     writer_task = asyncio.create_task(confirm_all())
-    results = await asyncio.gather(*(arrival(u, r) for (u, _, _), (r, _) in zip(users, feeds)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *(arrival(u, r) for (u, _, _), (r, _) in zip(users, feeds, strict=True)),
+        return_exceptions=True,
+    )
     await writer_task
     for _, w in feeds:
         w.close()
@@ -97,8 +110,10 @@ async def latency(st: Stack, n_users: int, tag: str) -> str:
     p50 = statistics.median(lat)
     p99 = lat[max(0, int(len(lat) * 0.99) - 1)]
     verdict = "ok" if p99 < 1.0 else "OVER THE BAR"
-    return (f"back office -> live feed, {n_users:>5} users: {len(lat)}/{n_users} arrived, "
-            f"p50 {p50 * 1000:6.0f} ms, p99 {p99 * 1000:6.0f} ms (bar p99 < 1000 ms) {verdict}")
+    return (
+        f"back office -> live feed, {n_users:>5} users: {len(lat)}/{n_users} arrived, "
+        f"p50 {p50 * 1000:6.0f} ms, p99 {p99 * 1000:6.0f} ms (bar p99 < 1000 ms) {verdict}"
+    )
 
 
 async def fill(st: Stack, n_docs: int) -> str:
@@ -106,39 +121,49 @@ async def fill(st: Stack, n_docs: int) -> str:
     n_accounts = n_docs // 3
     docs: list[dict[str, Any]] = []
     for i in range(n_accounts):
-        docs.append(sample("account", **{"_id": f"account:f{i:06d}"},
-                           territory_id="territory:big"))
-        docs.append(sample("contact", **{"_id": f"contact:f{i:06d}-1"},
-                           account_id=f"account:f{i:06d}"))
-        docs.append(sample("contact", **{"_id": f"contact:f{i:06d}-2"},
-                           account_id=f"account:f{i:06d}"))
+        docs.append(sample("account", **{"_id": f"account:f{i:06d}"}, territory_id="territory:big"))
+        docs.append(
+            sample("contact", **{"_id": f"contact:f{i:06d}-1"}, account_id=f"account:f{i:06d}")
+        )
+        docs.append(
+            sample("contact", **{"_id": f"contact:f{i:06d}-2"}, account_id=f"account:f{i:06d}")
+        )
     source = f"{st.prefix}fill_source"
     await st.couch.create_db(source)
     for start in range(0, len(docs), 1000):
-        await st.couch.bulk_docs(master, docs[start:start + 1000])
-        await st.couch.bulk_docs(source, docs[start:start + 1000])
+        await st.couch.bulk_docs(master, docs[start : start + 1000])
+        await st.couch.bulk_docs(source, docs[start : start + 1000])
     # CouchDB's own replication of the same documents into an empty database
     target = f"{st.prefix}fill_target"
     t0 = time.perf_counter()
-    await st.couch.request("POST", "/_replicate", json={
-        "source": f"{st.couch_url}/{source}", "target": f"{st.couch_url}/{target}",
-        "create_target": True})
+    await st.couch.request(
+        "POST",
+        "/_replicate",
+        json={
+            "source": f"{st.couch_url}/{source}",
+            "target": f"{st.couch_url}/{target}",
+            "create_target": True,
+        },
+    )
     couch_s = time.perf_counter() - t0
     count = (await st.couch.db_info(target))["doc_count"]
     # the router filling a new rep's database when the territory is given to them
     await st.user("filler")
     rep_db = f"{st.prefix}rep_filler"
     t0 = time.perf_counter()
-    await st.couch.put(master, sample("territory", **{"_id": "territory:big"},
-                                      rep_ids=["filler"], name="Big"))
+    await st.couch.put(
+        master, sample("territory", **{"_id": "territory:big"}, rep_ids=["filler"], name="Big")
+    )
 
     async def filled() -> bool:
         return int((await st.couch.db_info(rep_db))["doc_count"]) >= len(docs) + 1
 
     await until(filled, 1800, "the router to fill the rep database")
     router_s = time.perf_counter() - t0
-    return (f"fill a new rep db with {len(docs)} docs:  _replicate {couch_s:6.1f}s ({count} docs)"
-            f"  router {router_s:6.1f}s  ratio {router_s / couch_s:5.2f}")
+    return (
+        f"fill a new rep db with {len(docs)} docs:  _replicate {couch_s:6.1f}s ({count} docs)"
+        f"  router {router_s:6.1f}s  ratio {router_s / couch_s:5.2f}"
+    )
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -151,8 +176,9 @@ async def main(args: argparse.Namespace) -> None:
 
 
 def cli(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--users", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--fill", type=int, default=20_000)
     asyncio.run(main(parser.parse_args(argv)))

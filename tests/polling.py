@@ -13,7 +13,7 @@ T = TypeVar("T")
 async def wait_until(
     probe: Callable[[], Awaitable[T] | T],
     *,
-    timeout: float = 10.0,
+    timeout: float = 10.0,  # noqa: ASYNC109 (a polling deadline is this helper's point)
     interval: float = 0.05,
     message: str = "condition",
 ) -> T:
