@@ -23,12 +23,14 @@ from sync_gateway.rest.sync import routes as sync_routes
 from sync_gateway.runtime import Runtime
 from sync_gateway.settings import Settings
 
-from . import problems
+from . import notify, problems
 from .routes import assignments as assignment_routes
 from .routes import auth as auth_routes
 from .routes import conflicts as conflict_routes
+from .routes import events as event_routes
 from .routes import health
 from .routes import masterdata as masterdata_routes
+from .routes import notifications as notification_routes
 from .routes import orders as order_routes
 from .routes import team as team_routes
 from .routes import territories as territory_routes
@@ -77,6 +79,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(masterdata_routes.router)
     app.include_router(order_routes.router)
     app.include_router(team_routes.router)
+    app.include_router(notification_routes.router)
+    app.include_router(event_routes.router)
     app.state.startup_hooks.append(auth_services.bootstrap)  # before demo data, workers
     app.router.routes.extend(sync_routes)
     app.state.startup_hooks.append(_start_gateway(app))
@@ -85,6 +89,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
 
         app.state.startup_hooks.append(seed_if_empty)
     if settings.run_workers:
+        # before the workers: the router hands its events to the notifier
+        app.state.startup_hooks.append(lambda rt: notify.start(app, rt))
         app.state.startup_hooks.append(_start_workers(app))
     return app
 

@@ -20,6 +20,8 @@ from sync_gateway.conflict_store import CouchConflictStore
 from sync_gateway.router.worker import Router
 from sync_gateway.runtime import Runtime
 
+from . import notify
+
 log = structlog.get_logger(__name__)
 
 Stop = Callable[[], Awaitable[None]]
@@ -30,6 +32,7 @@ def build_router(rt: Runtime) -> Router:
     router = Router(
         rt.couch,
         rt.dbs,
+        on_event=notify.router_events(rt),
         on_db_written=hub.notify if hub is not None else None,
         poll_interval_s=rt.settings.router_poll_s,
     )

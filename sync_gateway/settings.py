@@ -62,6 +62,22 @@ class Settings(BaseSettings):
     router_poll_s: float = 5.0  # how often device last pull / push times are written
     seed_demo: bool = False
 
+    # Notifications: FCM push (none without credentials: delivered to the log), the outbox
+    # dispatcher and the scheduled jobs (run by the one process holding the lease)
+    google_application_credentials: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "GOOGLE_APPLICATION_CREDENTIALS", "FIELDSYNC_GOOGLE_APPLICATION_CREDENTIALS"
+        ),
+        description="Firebase service-account JSON; unset = push disabled (log sender)",
+    )
+    fcm_project_id: str | None = None  # default: the service account's project
+    fcm_endpoint: str | None = None  # replaces https://fcm.googleapis.com (emulator, tests)
+    run_scheduler: bool = True  # dispatch and the jobs, in whichever process holds the lease
+    notify_dispatch_s: float = 5.0  # dispatch round interval (new entries are sent at once)
+    scheduler_lease_ttl_s: float = 60.0  # renewed every third of it; taken over when expired
+    sse_heartbeat_s: float = 15.0  # comment lines that keep idle event streams open
+
     def public_base(self) -> str:
         """The base URL a device reaches this service at."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
