@@ -201,7 +201,7 @@ async def export(
 ) -> StreamingResponse:
     """Export orders changed since a cursor, streamed: CSV lines or a JSON array."""
     flt = _filter(status, rep_id, territory_id)
-    svc.decode_cursor(since)  # a bad cursor is a 422 before the stream starts
+    await svc.check_cursor(rt.couch, rt.dbs, since)  # a bad cursor is a 422, not a broken stream
     until = await svc.head_cursor(rt.couch, rt.dbs)
     orders = svc.iter_export(rt.couch, rt.dbs, flt, since=since, until=until)
     headers = {"X-Next-Cursor": svc.encode_cursor(until)}

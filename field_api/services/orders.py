@@ -50,7 +50,8 @@ from mobile_schema import (
     utc_now,
     validate_document,
 )
-from sync_gateway.couch import CouchClient, CouchConflict, CouchNotFound
+from sync_gateway.couch import CouchBadRequest, CouchClient, CouchConflict, CouchNotFound
+from sync_gateway.couch.client import ChangesPage
 from sync_gateway.databases import Databases
 
 from ..problems import BadInput, Conflicting, NotFound
@@ -88,7 +89,11 @@ def decode_cursor(cursor: str | None) -> Any:
         seq = orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     except (binascii.Error, ValueError, orjson.JSONDecodeError) as exc:
         raise BadInput("since is not a cursor this inbox issued; start again without it") from exc
-    if isinstance(seq, bool) or not isinstance(seq, int | str):
+    if (
+        isinstance(seq, bool)
+        or not isinstance(seq, int | str)
+        or (isinstance(seq, int) and seq < 0)
+    ):
         raise BadInput("since is not a cursor this inbox issued; start again without it")
     return seq
 
@@ -153,7 +158,7 @@ class _Walk:
         hits = [doc is not None and self.flt.matches_doc(doc) for doc in docs]
         if self.flt.territory_id is None:
             return hits
-        wanted = {doc["account_id"] for doc, hit in zip(docs, hits, strict=True) if hit and doc}
+        wanted = {doc.get("account_id") for doc, hit in zip(docs, hits, strict=True) if hit and doc}
         missing = sorted(a for a in wanted if isinstance(a, str) and a not in self.territories)
         if missing:
             result = await self.couch.all_docs(self.dbs.master, keys=missing, include_docs=True)
@@ -192,7 +197,7 @@ async def read_inbox(
     scanned = 0
     while scanned < max_scan:
         batch = min(BATCH, max_scan - scanned)
-        page = await couch.changes(dbs.orders, since=position, limit=batch, include_docs=True)
+        page = await _changes(couch, dbs, position, batch)
         keep = await walk.keep(page.results)
         for row, wanted in zip(page.results, keep, strict=True):
             scanned += 1
@@ -207,6 +212,18 @@ async def read_inbox(
             position = _not_behind(position, page.last_seq)
             return InboxPage(items, encode_cursor(position), False, scanned)
     return InboxPage(items, encode_cursor(position), True, scanned)
+
+
+async def _changes(couch: CouchClient, dbs: Databases, since: Any, limit: int) -> ChangesPage:
+    try:
+        return await couch.changes(dbs.orders, since=since, limit=limit, include_docs=True)
+    except CouchBadRequest as exc:  # CouchDB 3 refuses a sequence it never issued
+        raise BadInput("since is not a cursor this inbox issued; start again without it") from exc
+
+
+async def check_cursor(couch: CouchClient, dbs: Databases, cursor: str | None) -> None:
+    """BadInput now, before a stream starts, when the cursor is not one CouchDB accepts."""
+    await _changes(couch, dbs, decode_cursor(cursor), 1)
 
 
 def _not_behind(position: Any, last_seq: Any) -> Any:
@@ -436,7 +453,7 @@ async def iter_export(
     position = decode_cursor(since)
     walk = _Walk(couch, dbs, flt)
     while True:
-        page = await couch.changes(dbs.orders, since=position, limit=BATCH, include_docs=True)
+        page = await _changes(couch, dbs, position, BATCH)
         keep = await walk.keep(page.results)
         for row, wanted in zip(page.results, keep, strict=True):
             if isinstance(until, int) and isinstance(row["seq"], int) and row["seq"] > until:

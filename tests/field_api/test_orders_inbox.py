@@ -11,6 +11,7 @@ import pytest
 from support.orders_world import order, orders_world
 from support.world import World
 
+from field_api.problems import BadInput
 from field_api.services.orders import decode_cursor, encode_cursor
 from mobile_schema import sample, sample_order_line, sample_order_v1
 
@@ -179,6 +180,9 @@ def test_cursor_round_trips_numbers_and_couchdb3_strings() -> None:
     for seq in (0, 17, "123-g1AAAAFTeJzLYWBgYMlgTmFQSElKzi9KdUhJMtLLTMo1MDDUS87JL0"):
         assert decode_cursor(encode_cursor(seq)) == seq
     assert decode_cursor(None) == 0 and decode_cursor("") == 0
+    for forged in (encode_cursor(-1), encode_cursor(True), encode_cursor([1]), "c1.w6k"):
+        with pytest.raises(BadInput):
+            decode_cursor(forged)
 
 
 async def test_one_order_by_id_and_404(world: World) -> None:
