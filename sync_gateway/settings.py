@@ -78,6 +78,15 @@ class Settings(BaseSettings):
     scheduler_lease_ttl_s: float = 60.0  # renewed every third of it; taken over when expired
     sse_heartbeat_s: float = 15.0  # comment lines that keep idle event streams open
 
+    # Outgoing webhook: one signed POST per newly submitted order (none when the URL is unset;
+    # the URL needs the secret too). Retries with exponential back-off, then gives up (dead).
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None  # HMAC-SHA256 key of X-Fieldsync-Signature
+    webhook_max_attempts: int = Field(default=8, ge=1, le=100)
+    webhook_backoff_s: float = Field(default=5.0, gt=0)  # first retry; doubles per attempt
+    webhook_backoff_max_s: float = Field(default=3600.0, gt=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)  # per POST
+
     def public_base(self) -> str:
         """The base URL a device reaches this service at."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
