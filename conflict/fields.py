@@ -21,7 +21,6 @@ from typing import Any, Final
 
 from conflict.leaf import Leaf, leaf_key, leaf_user
 from conflict.result import Overridden
-from conflict.revid import canonical_json
 
 
 class _Absent:
@@ -37,7 +36,21 @@ def same(a: Any, b: Any) -> bool:
     """JSON equality: ``1``, ``1.0`` and ``True`` are three different values here."""
     if a is ABSENT or b is ABSENT:
         return a is b
-    return canonical_json(a) == canonical_json(b)
+    return _json_equal(a, b)
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    # what comparing canonical_json texts decides, without building the texts (the hot path of
+    # every merge): equal types all the way down, so 1, 1.0 and True stay three values
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float):
+        return repr(a) == repr(b)  # JSON's text: 0.0 and -0.0 are written differently
+    return bool(a == b)
 
 
 def lost(value: Any) -> Any:
