@@ -39,7 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
 
         print("  demo logins (user / password): " + ", ".join(f"{u} / {p}" for u, p in DEMO_LOGINS))
     if settings.admin_password is not None:
-        print("  admin login: admin / $FIELDSYNC_ADMIN_PASSWORD")
+        print("  admin login: admin / the value of FIELDSYNC_ADMIN_PASSWORD (make run: admin-demo)")
     uvicorn.run(
         app,
         host=settings.host,

@@ -10,6 +10,8 @@ import structlog
 
 def configure(level: str = "INFO", json: bool = False) -> None:
     logging.basicConfig(stream=sys.stderr, level=level, format="%(message)s")
+    # one line per HTTP request to CouchDB would drown everything else
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
