@@ -259,7 +259,11 @@ class Notifier:
             return
         self._stopped = True
         if self.scheduler is not None:
-            await self.scheduler.stop()
+            if self.scheduler.scheduler.running:
+                await self.scheduler.stop()  # releases the lease too
+            else:
+                with contextlib.suppress(CouchError):
+                    await self.lease.release()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -17,6 +17,7 @@ from notifications.events import Event, EventKind
 from notifications.live import LiveEvent
 from notifications.outbox import build_entry
 from sync_gateway.auth.authenticate import Principal
+from sync_gateway.hub import ChangeHub
 
 
 @pytest.fixture
@@ -179,3 +180,17 @@ def test_live_filter_by_role(role: str, seen: set[str]) -> None:
     assert {t for t in TOPICS if accept(LiveEvent("1-1", t, {}))} == seen
     # an event addressed to other users is never seen, whatever the role
     assert not accept(LiveEvent("1-2", "order", {}, frozenset({"u2"})))
+
+
+async def test_live_feed_open_follows_the_change_hubs_subscribers(couch: Any, dbs: Any) -> None:
+    db = dbs.rep("alice")
+    await couch.create_db(db)
+    hub = ChangeHub(couch)
+    try:
+        assert not notify.live_feed_open(hub, db)
+        async with hub.subscribe(db):
+            assert notify.live_feed_open(hub, db)
+            assert not notify.live_feed_open(hub, dbs.rep("bob"))
+        assert not notify.live_feed_open(hub, db)  # the watch lingers, with nobody waiting
+    finally:
+        await hub.stop()
