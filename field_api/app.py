@@ -35,6 +35,7 @@ from .routes import orders as order_routes
 from .routes import team as team_routes
 from .routes import territories as territory_routes
 from .routes import users as user_routes
+from .routes import webhooks as webhook_routes
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +80,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(masterdata_routes.router)
     app.include_router(order_routes.router)
     app.include_router(team_routes.router)
+    app.include_router(webhook_routes.router)
     app.include_router(notification_routes.router)
     app.include_router(event_routes.router)
     app.state.startup_hooks.append(auth_services.bootstrap)  # before demo data, workers

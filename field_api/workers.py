@@ -70,7 +70,29 @@ async def start_workers(rt: Runtime) -> list[Stop]:
         with contextlib.suppress(asyncio.CancelledError):
             await resolver_task
 
-    return [stop_router, stop_resolver]
+    return [stop_router, stop_resolver, *start_webhook_worker(rt)]
+
+
+def start_webhook_worker(rt: Runtime) -> list[Stop]:
+    """The outgoing order webhook (field_api.webhooks) when FIELDSYNC_WEBHOOK_URL is set."""
+    from .webhooks import WebhookWorker, config_from
+
+    config = config_from(rt.settings)
+    if config is None:
+        return []
+    # its longpoll on fs_orders must end well before the client's read timeout
+    wait_s = max(1.0, min(20.0, rt.settings.couch_timeout_s / 2))
+    worker = WebhookWorker(rt.couch, rt.dbs, config, wait_s=wait_s)
+    rt.extras["webhooks"] = worker
+    task = asyncio.create_task(_supervised("webhooks", worker.run), name="webhooks")
+
+    async def stop_webhooks() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await worker.stop()
+
+    return [stop_webhooks]
 
 
 async def _supervised(name: str, run: Callable[[], Awaitable[None]]) -> None:
