@@ -1,0 +1,166 @@
+"""Real processes killed for real in the middle of a replication; every order arrives once.
+
+- CouchDB (PouchDB Server) killed mid-push: the gateway answers 503 meanwhile, the supervisor
+  restarts the server, the phone's replicator retries and finishes.
+- The gateway process killed mid-push and started again on the same port: the phone retries.
+
+Afterwards every order is in fs_orders exactly once (one live leaf, the phone's revision) and
+the phone and the server agree.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from polling import wait_until
+from support.phone import Phone
+from support.world import World, add_user, login
+
+from mobile_schema import sample
+from sync_gateway.couch import CouchClient
+from sync_gateway.couch.embedded import EmbeddedCouch, free_port
+from sync_gateway.databases import Databases
+from sync_gateway.settings import REPO_ROOT
+
+ORDERS = 300
+
+
+def orders(rep: str, n: int = ORDERS) -> list[dict[str, Any]]:
+    return [
+        sample("order", **{"_id": f"order:{rep}-{i:04d}"}, rep_id=rep, status="submitted")
+        for i in range(n)
+    ]
+
+
+async def assert_each_order_once(
+    couch: CouchClient, dbs: Databases, phone: Phone, rep: str
+) -> None:
+    async def all_arrived() -> bool:
+        info = await couch.db_info(dbs.orders)
+        return int(info["doc_count"]) >= ORDERS
+
+    await wait_until(all_arrived, timeout=180, interval=0.5, message="every order in fs_orders")
+    rows = (await couch.all_docs(dbs.orders, include_docs=True, conflicts=True))["rows"]
+    mine = [r["doc"] for r in rows if r["id"].startswith(f"order:{rep}-")]
+    assert len(mine) == ORDERS
+    assert not [d["_id"] for d in mine if d.get("_conflicts")]
+    local = {r["id"]: r["value"]["rev"] for r in (await phone.all_docs())["rows"]}
+    assert {d["_id"]: d["_rev"] for d in mine} == {
+        k: v for k, v in local.items() if k.startswith("order:")
+    }
+
+
+@pytest.fixture
+async def private_couch(tmp_path: Path) -> AsyncIterator[EmbeddedCouch]:
+    """A PouchDB Server of this test's own, so killing it harms no other test."""
+    server = EmbeddedCouch(REPO_ROOT / "couchdb_embedded" / "node_modules", tmp_path / "couch")
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def test_couchdb_killed_mid_push(
+    service_factory: Any, private_couch: EmbeddedCouch, phone: Phone
+) -> None:
+    service = await service_factory(couchdb_url=private_couch.url)
+    world = World(service, await login(service.url, "admin", "admin-pass"))
+    alice = await add_user(world, "alice", "rep")
+    await phone.bulk_docs(orders("alice"))
+    couch = service.runtime.couch
+    rep_db = world.dbs.rep("alice")
+    await phone.live_start(
+        "push",
+        alice.sync_url,
+        direction="push",
+        headers=alice.headers,
+        options={"back_off_ms": 200, "batch_size": 20},
+    )
+
+    async def some_pushed() -> bool:
+        return int((await couch.db_info(rep_db))["doc_count"]) >= 40
+
+    await wait_until(some_pushed, timeout=60, message="the push to be under way")
+    before_kill = int((await couch.db_info(rep_db))["doc_count"])
+    await private_couch.kill()
+    async with httpx.AsyncClient(headers=alice.headers) as http:
+        during = await http.get(alice.sync_url)
+    assert during.status_code == 503 and during.headers["retry-after"]
+    assert during.json()["error"] == "service_unavailable"
+    await wait_until(lambda: private_couch.available, timeout=60, message="CouchDB back")
+    assert before_kill < ORDERS  # the kill really was in the middle of the push
+
+    async def all_pushed() -> bool:
+        return int((await couch.db_info(rep_db))["doc_count"]) >= ORDERS
+
+    await wait_until(all_pushed, timeout=180, interval=0.5, message="the rest of the push")
+    await assert_each_order_once(couch, world.dbs, phone, "alice")
+    await phone.live_stop("push")
+
+
+def _serve(port: int, couch_url: str, prefix: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "COUCHDB_URL": couch_url,
+        "FIELDSYNC_PORT": str(port),
+        "FIELDSYNC_DB_PREFIX": prefix,
+        "FIELDSYNC_ADMIN_PASSWORD": "admin-pass",
+        "FIELDSYNC_JWT_SECRET": "fault-test-secret-fault-test-secret",
+        "FIELDSYNC_ARGON2_TIME_COST": "1",
+        "FIELDSYNC_ARGON2_MEMORY_KIB": "64",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "field_api.cli", "--log-level", "WARNING", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+async def _healthy(url: str) -> bool:
+    try:
+        async with httpx.AsyncClient(timeout=2) as http:
+            return (await http.get(f"{url}/healthz")).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+async def test_gateway_killed_mid_push(
+    couch_url: str, couch: CouchClient, dbs: Databases, phone: Phone
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = _serve(port, couch_url, dbs.prefix)
+    try:
+        await wait_until(lambda: _healthy(url), timeout=60, message="the gateway up")
+        world = World(type("S", (), {"url": url})(), await login(url, "admin", "admin-pass"))
+        alice = await add_user(world, "alice", "rep")
+        await phone.bulk_docs(orders("alice"))
+        await phone.live_start(
+            "push",
+            alice.sync_url,
+            direction="push",
+            headers=alice.headers,
+            options={"back_off_ms": 200, "batch_size": 20},
+        )
+
+        async def some_pushed() -> bool:
+            return int((await couch.db_info(dbs.rep("alice")))["doc_count"]) >= 40
+
+        await wait_until(some_pushed, timeout=60, message="the push to be under way")
+        before_kill = int((await couch.db_info(dbs.rep("alice")))["doc_count"])
+        proc.kill()
+        proc.wait(10)
+        assert before_kill < ORDERS  # the kill really was in the middle of the push
+        proc = _serve(port, couch_url, dbs.prefix)
+        await wait_until(lambda: _healthy(url), timeout=60, message="the gateway back")
+        await assert_each_order_once(couch, dbs, phone, "alice")
+        await phone.live_stop("push")
+    finally:
+        proc.terminate()
+        proc.wait(15)
