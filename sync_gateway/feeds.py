@@ -199,10 +199,8 @@ class Feeds:
 
     def is_complete(self, req: FeedRequest, first: dict[str, Any]) -> bool:
         """Whether the first page is the whole answer of a normal feed."""
-        return (
-            len(first["results"]) < self._page_limit(req.limit)
-            or req.limit is not None
-            and (req.limit <= len(first["results"]))
+        return len(first["results"]) < self._page_limit(req.limit) or (
+            req.limit is not None and (req.limit <= len(first["results"]))
         )
 
     async def normal(

@@ -116,6 +116,11 @@ class ChangeHub:
         result: T = await asyncio.shield(task)
         return result
 
+    def has_subscribers(self, db: str) -> bool:
+        """Whether a live feed of ``db`` is open in this process (a device is listening)."""
+        watch = self._watches.get(db)
+        return watch is not None and watch.subscribers > 0
+
     @property
     def watched(self) -> int:
         return len(self._watches)
