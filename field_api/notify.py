@@ -19,6 +19,7 @@ Router events (``on_router_event``, passed to the router by ``field_api.workers`
 
     "order_changed"      {"user_id", "doc"}   status confirmed / rejected / shipped reached the
                                               rep -> ORDER_<STATUS> to the rep, once per status
+                                              (revisions older than a day are history: none)
     "assignment_gained"  {"user_id", "doc_ids"}  visit / work order / territory -> *_ASSIGNED /
     "assignment_lost"                            TERRITORY_GAINED, *_UNASSIGNED / TERRITORY_LOST,
                                                  once per (document, revision)
@@ -54,7 +55,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 
-from mobile_schema import doc_type_of
+from mobile_schema import doc_type_of, format_timestamp
 from notifications.dispatcher import Dispatcher
 from notifications.events import SYNC_NOW_WINDOW_S, Event, EventKind, sync_now
 from notifications.jobs import Jobs, JobScheduler
@@ -94,6 +95,7 @@ LIVE_TOPICS: dict[str, frozenset[str] | None] = {
     "manager": frozenset({"assignment", "sync", "device_stale"}),
 }
 ENQUEUE_ATTEMPTS = 3
+ORDER_MAX_AGE = timedelta(days=1)
 
 
 def now_utc() -> datetime:
@@ -103,10 +105,14 @@ def now_utc() -> datetime:
 # -- pure: router events -> notification events ------------------------------------------------
 
 
-def order_event(user_id: str, doc: dict[str, Any]) -> Event | None:
-    """The rep's notification for an order revision, or None when its status tells nothing."""
+def order_event(user_id: str, doc: dict[str, Any], now: datetime | None = None) -> Event | None:
+    """The rep's notification for an order revision, or None when its status tells nothing or,
+    given ``now``, the revision is older than :data:`ORDER_MAX_AGE` (a router catching up on
+    a history, e.g. its first start on an existing deployment, must not replay old news)."""
     kind = ORDER_KINDS.get(str(doc.get("status")))
     if kind is None or doc.get("rep_id") != user_id:
+        return None
+    if now is not None and str(doc.get("updated_at") or "") < format_timestamp(now - ORDER_MAX_AGE):
         return None
     order_id = str(doc.get("_id", "?"))
     data = {
@@ -319,7 +325,7 @@ class Notifier:
             return []
         events: list[Event] = []
         if kind == "order_changed":
-            event = order_event(user_id, payload.get("doc") or {})
+            event = order_event(user_id, payload.get("doc") or {}, now_utc())
             if event is not None:
                 events.append(event)
         elif kind in ("assignment_gained", "assignment_lost"):

@@ -125,6 +125,22 @@ def test_order_events(fields: dict[str, Any], kind: EventKind | None, data: dict
     assert event.dedupe_key == f"{kind.value}:order:o-9"  # once per order and status
 
 
+@pytest.mark.parametrize(
+    ("updated_at", "told"),
+    [
+        ("2024-05-02T07:00:00.000Z", True),
+        ("2024-05-01T08:00:00.001Z", True),
+        ("2024-05-01T07:59:59.999Z", False),  # older than a day: history, not news
+        (None, False),
+    ],
+)
+def test_old_order_revisions_are_not_news(updated_at: str | None, told: bool) -> None:
+    now = datetime(2024, 5, 2, 8, 0, tzinfo=UTC)
+    doc = {**ORDER, "status": "confirmed", "updated_at": updated_at}
+    assert (notify.order_event("alice", doc, now) is not None) is told
+    assert notify.order_event("alice", doc) is not None  # without a clock: no age check
+
+
 def row(doc_id: str, rev: str, doc: dict[str, Any] | None) -> dict[str, Any]:
     return {"id": doc_id, "key": doc_id, "value": {"rev": rev}, "doc": doc}
 
