@@ -32,10 +32,12 @@ from .routes import health
 from .routes import masterdata as masterdata_routes
 from .routes import notifications as notification_routes
 from .routes import orders as order_routes
+from .routes import reports as report_routes
 from .routes import team as team_routes
 from .routes import territories as territory_routes
 from .routes import users as user_routes
 from .routes import webhooks as webhook_routes
+from .services import reports as report_services
 
 log = structlog.get_logger(__name__)
 
@@ -81,9 +83,11 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(order_routes.router)
     app.include_router(team_routes.router)
     app.include_router(webhook_routes.router)
+    app.include_router(report_routes.router)
     app.include_router(notification_routes.router)
     app.include_router(event_routes.router)
     app.state.startup_hooks.append(auth_services.bootstrap)  # before demo data, workers
+    app.state.startup_hooks.append(report_services.install_views)
     app.router.routes.extend(sync_routes)
     app.state.startup_hooks.append(_start_gateway(app))
     if settings.seed_demo:
