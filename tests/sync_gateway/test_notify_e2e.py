@@ -185,7 +185,7 @@ async def test_an_order_confirmation_is_pushed_to_the_rep(
 async def test_one_service_of_two_runs_the_jobs_and_another_takes_over(
     service_factory: Any,
 ) -> None:
-    settings = {"scheduler_lease_ttl_s": 1.5, "notify_dispatch_s": 0.2}
+    settings = {"scheduler_lease_ttl_s": 3.0, "notify_dispatch_s": 0.2}
     first = (await service_factory(**settings)).runtime.extras["notifier"]
     second = (await service_factory(**settings)).runtime.extras["notifier"]
     await wait_until(lambda: first.scheduler.runs["dispatch"] >= 3, timeout=TIMEOUT)
