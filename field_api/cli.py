@@ -1,4 +1,4 @@
-"""The ``fieldsync`` command line: serve, seed-demo, export-schemas, worker.
+"""The ``fieldsync`` command line: serve, seed-demo, export-schemas, worker, import.
 
 The only place that builds :class:`Settings` from the environment besides tests, and the only
 place that prints to the console.
@@ -107,6 +107,63 @@ def _seed_demo(args: argparse.Namespace) -> int:
     return asyncio.run(seed_demo_cli(Settings(), args))
 
 
+def _import(args: argparse.Namespace) -> int:
+    """Exit status: 0 all rows imported, 1 refused (nothing written), 3 written but rows skipped
+    or documents not written."""
+    from sync_gateway.databases import ensure_databases
+    from sync_gateway.runtime import Runtime
+
+    from .importer import import_file
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"fieldsync import: {path} is not a file", file=sys.stderr)
+        return 2
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        line = f"import {args.kind}: {done}/{total} documents written"
+        print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr)
+
+    async def run() -> int:
+        rt = await Runtime.start(Settings())
+        try:
+            await ensure_databases(rt.couch, rt.dbs)
+            result = await import_file(
+                rt.couch,
+                rt.dbs.master,
+                args.kind,
+                path,
+                skip_bad_rows=args.skip_bad_rows,
+                progress=progress,
+            )
+        finally:
+            await rt.stop()
+        if tty and result.documents and not result.refused:
+            print(file=sys.stderr)
+        for error in result.errors[:200]:
+            print(f"{path}: {error}", file=sys.stderr)
+        if len(result.errors) > 200:
+            print(f"... and {len(result.errors) - 200} more errors", file=sys.stderr)
+        for row in result.write_errors[:200]:
+            print(f"{path}: {row['id']}: not written: {row.get('reason')}", file=sys.stderr)
+        if result.refused:
+            print(
+                f"nothing imported: {result.bad_rows} bad row(s) of {result.rows}"
+                + ("" if result.rows else "; fix the header")
+                + " (--skip-bad-rows imports the good ones)"
+            )
+            return 1
+        print(
+            f"{args.kind}: {result.rows} rows, {result.documents} documents: {result.written} "
+            f"written, {result.unchanged} unchanged, {result.bad_rows} bad rows skipped, "
+            f"{len(result.write_errors)} not written"
+        )
+        return 3 if result.errors or result.write_errors else 0
+
+    return asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fieldsync", description=__doc__)
     parser.add_argument("--log-level", default="INFO")
@@ -140,6 +197,27 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--products", type=int, default=2000)
     seed.add_argument("--force", action="store_true", help="seed even when data exists")
     seed.set_defaults(func=_seed_demo)
+
+    from .importer import COLUMNS, columns_help
+
+    imp = sub.add_parser(
+        "import",
+        help="import products, accounts, contacts or price lists from a CSV file",
+        description="Import master data into fs_master from a CSV file with a header row "
+        "(see docs/import.md). Every row is validated first; a file with a bad row writes "
+        "nothing unless --skip-bad-rows. Exit status: 0 imported, 1 refused, 3 imported "
+        "with rows skipped.",
+        epilog="\n\n".join(columns_help(kind) for kind in COLUMNS),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    imp.add_argument("kind", choices=list(COLUMNS))
+    imp.add_argument("file", help="the CSV file (UTF-8, comma separated, header row)")
+    imp.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="write the good rows and report the bad ones instead of refusing the file",
+    )
+    imp.set_defaults(func=_import)
     return parser
 
 
