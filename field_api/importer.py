@@ -328,7 +328,7 @@ def build_documents(
                 "price-lists": "price_list_id",
                 "products": "id" if row.get("id") else "sku",
             }
-            found = {}
+            found: dict[str, str] = {}
             for column, reason in _problems(exc):
                 if column == "id":  # one error per cell: the cell's own reason wins
                     found.setdefault(id_column.get(kind, "id"), reason)
