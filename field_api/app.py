@@ -37,7 +37,6 @@ from .routes import team as team_routes
 from .routes import territories as territory_routes
 from .routes import users as user_routes
 from .routes import webhooks as webhook_routes
-from .services import reports as report_services
 
 log = structlog.get_logger(__name__)
 
@@ -87,7 +86,6 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(notification_routes.router)
     app.include_router(event_routes.router)
     app.state.startup_hooks.append(auth_services.bootstrap)  # before demo data, workers
-    app.state.startup_hooks.append(report_services.install_views)
     app.router.routes.extend(sync_routes)
     app.state.startup_hooks.append(_start_gateway(app))
     if settings.seed_demo:

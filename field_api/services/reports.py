@@ -1,4 +1,4 @@
-"""Sales and visit-coverage reports, read from map/reduce views created at start-up.
+"""Sales and visit-coverage reports, read from map/reduce views (not scans per request).
 
 Sales (``GET /api/v1/reports/sales?group_by=territory|rep|product|day&from=&to=``)
 
@@ -27,9 +27,12 @@ Visits (``GET /api/v1/reports/visits?from=&to=``): per assignee, the visits sche
 ``in_progress``, ``open`` (still ``planned``), ``cancelled`` and ``coverage_pct`` = done / planned.
 
 Views: ``_design/fs_reports`` in fs_orders (``sales_by_rep``, ``sales_by_account`` keyed
-``[day, currency, group]`` with ``_sum``; ``sales_lines`` keyed ``[day, currency, sku]``) and in
-fs_field (``visits_by_day`` keyed ``[day, assignee_id, status]`` with ``_count``). Queries use
-``group_level`` over the day range, so a report reads one row per (day, group, currency).
+``[day, currency, group]`` with ``_sum``; ``sales_lines`` keyed ``[day, currency, sku]``) and
+in fs_field (``visits_by_day`` keyed ``[day, assignee_id, status]`` with ``_count``). Queries
+use ``group_level`` over the day range, so a report reads one row per (day, group, currency).
+They are created once per process on first use and then kept up to date by CouchDB; not at
+start-up, because tools and tests expect fs_orders / fs_field to hold only documents until
+something asks for a report (the router never copies ``_design/`` documents to devices).
 """
 
 from __future__ import annotations
@@ -44,7 +47,6 @@ from mobile_schema import format_money, line_amount, to_decimal
 from sync_gateway.couch import CouchClient
 from sync_gateway.couch.client import chunked
 from sync_gateway.databases import Databases
-from sync_gateway.runtime import Runtime
 
 from ..problems import BadInput
 from .designs import ensure_design, query_view
@@ -114,11 +116,6 @@ async def ensure_views(couch: CouchClient, dbs: Databases, cache: MutableMapping
     await ensure_design(couch, dbs.orders, DESIGN_ID, ORDERS_DESIGN)
     await ensure_design(couch, dbs.field, DESIGN_ID, FIELD_DESIGN)
     cache["report_views_ready"] = True
-
-
-async def install_views(rt: Runtime) -> None:
-    """The start-up hook."""
-    await ensure_views(rt.couch, rt.dbs, rt.extras)
 
 
 # -- the date range ------------------------------------------------------------------------
