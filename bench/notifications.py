@@ -15,6 +15,11 @@ also the Python allocation peak during it (slower). Checked: FCM received every 
 and every entry is ``sent``.
 
     .venv/bin/python -m bench notifications [--count 10000] [--users 200] [--limit 500]
+
+Measured on the 2 shared cores of the dev machine with PouchDB Server: enqueue 522 entries/s;
+dispatch through firebase-admin 113 messages/s, to the log 209 messages/s (1.85x the time: the
+rest is the dispatcher's CouchDB round trips, among them one token read per user per round);
+peak RSS 138 MB, +41 MB over the FCM dispatch.
 """
 
 from __future__ import annotations
