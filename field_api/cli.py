@@ -47,6 +47,8 @@ def _serve(args: argparse.Namespace) -> int:
         log_level="warning",
         loop="uvloop",
         http="httptools",
+        # open live feeds and event streams must not hold a restart hostage
+        timeout_graceful_shutdown=5,
     )
     return 0
 
