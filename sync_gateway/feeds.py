@@ -176,9 +176,9 @@ class Feeds:
             params["timeout"] = timeout_ms
         path = f"{db_path(db)}/_changes"
         if req.doc_ids is None and since != "now":
-            key = (db, tuple(sorted(params.items())))
+            key = tuple(sorted(params.items()))
             shared: dict[str, Any] = await self.hub.shared(
-                key, lambda: self.couch.request("GET", path, params=params)
+                db, key, lambda: self.couch.request("GET", path, params=params)
             )
             return shared
         if req.doc_ids is not None:

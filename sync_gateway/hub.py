@@ -102,12 +102,15 @@ class ChangeHub:
         event, watch.event = watch.event, asyncio.Event()
         event.set()
 
-    async def shared(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
-        """Run ``read`` once for everyone asking the same ``key`` at the same time.
+    async def shared(self, db: str, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
+        """Run ``read`` once for everyone asking the same ``key`` of ``db`` at the same time.
 
         A change to a database with many devices waiting wakes them all at once, and they all
-        ask for the same page from the same sequence: one request to CouchDB serves them.
+        ask for the same page from the same sequence: one request to CouchDB serves them. A
+        read begun before the latest wake-up of ``db`` is not joined: it may predate the change.
         """
+        watch = self._watches.get(db)
+        key = (db, watch.generation if watch is not None else -1, key)
         task = self._inflight.get(key)
         if task is None:
             task = asyncio.ensure_future(read())

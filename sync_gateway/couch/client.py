@@ -24,6 +24,7 @@ import orjson
 
 from .errors import CouchError, CouchNotFound, CouchUnavailable, error_for_status
 
+KEEPALIVE_S = 2.0
 JSON_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
 # A compressed feed is buffered by the server's gzip layer until it fills a block, which would
 # hold back live changes and heartbeats: feeds are always asked for uncompressed.
@@ -94,7 +95,11 @@ class CouchClient:
             auth=auth,
             timeout=httpx.Timeout(timeout, connect=5.0),
             limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
+                max_connections=max_connections,
+                max_keepalive_connections=max_connections,
+                # below the server's own idle timeout (Node, so PouchDB Server: 5 s), or a
+                # pooled connection can be closed by the server just as it is reused
+                keepalive_expiry=KEEPALIVE_S,
             ),
             transport=transport,
         )
@@ -116,16 +121,24 @@ class CouchClient:
     ) -> Any:
         """Send one request and return the decoded JSON answer, raising our errors."""
         body = dumps(json) if json is not None else content
-        try:
-            resp = await self._http.request(
-                method,
-                path,
-                params=_encode_params(params),
-                content=body,
-                headers=headers or JSON_HEADERS,
-            )
-        except httpx.TransportError as exc:
-            raise CouchUnavailable(f"CouchDB at {self.url} did not answer: {exc!r}") from exc
+        attempts = 2 if method in ("GET", "HEAD") else 1
+        for attempt in range(attempts):
+            try:
+                resp = await self._http.request(
+                    method,
+                    path,
+                    params=_encode_params(params),
+                    content=body,
+                    headers=headers or JSON_HEADERS,
+                )
+                break
+            except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                # a kept-alive connection the server had just closed: a read may be retried
+                if attempt + 1 < attempts:
+                    continue
+                raise CouchUnavailable(f"CouchDB at {self.url} did not answer: {exc!r}") from exc
+            except httpx.TransportError as exc:
+                raise CouchUnavailable(f"CouchDB at {self.url} did not answer: {exc!r}") from exc
         if resp.status_code >= 400:
             raise _error_from(resp, path)
         return orjson.loads(resp.content) if resp.content else None
