@@ -181,6 +181,11 @@ async def bench_feeds(st: Stack, n_feeds: int, users: int) -> list[str]:
     for task in pending:
         task.cancel()
     ok = sorted(t.result() for t in done if not t.exception())
+    failures: dict[str, int] = {}
+    for t in done:
+        if t.exception():
+            name = repr(t.exception())[:80]
+            failures[name] = failures.get(name, 0) + 1
     p50 = statistics.median(ok) if ok else float("nan")
     p99 = ok[max(0, int(len(ok) * 0.99) - 1)] if ok else float("nan")
     return [
@@ -190,6 +195,8 @@ async def bench_feeds(st: Stack, n_feeds: int, users: int) -> list[str]:
         f"({(held - before) * 1024 / max(1, n_feeds):.1f} KB per feed)",
         f"change -> every feed                {len(ok)}/{n_feeds} delivered within 60 s; "
         f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms (one write per database)",
+        *(f"  feed failures: {count} x {name}" for name, count in failures.items()),
+        *([f"  still waiting after 60 s: {len(pending)}"] if pending else []),
     ]
 
 
