@@ -39,7 +39,8 @@ follower carries that revision everywhere.
 
 Events (``on_event(kind, payload)``, errors in the callback are logged and ignored):
 
-    "order_changed"        {"user_id", "doc"}        an fs_orders revision reached a rep db
+    "order_changed"        {"user_id", "doc"}        an fs_orders revision is about to reach a
+                                                     rep db (awaited before the copy)
     "assignment_gained"    {"user_id", "doc_ids"}    visits / work orders / territories
     "assignment_lost"      {"user_id", "doc_ids"}
 
@@ -265,9 +266,7 @@ class Router:
             except CouchError as exc:
                 log.warning("router_rep_poll_failed", error=str(exc))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._rep_wake.wait(), max(0.0, next_round - loop.time())
-                )
+                await asyncio.wait_for(self._rep_wake.wait(), max(0.0, next_round - loop.time()))
             self._rep_wake.clear()
 
     async def _poll_rep(self, user_id: str) -> None:
@@ -336,6 +335,7 @@ class Router:
                 rows = [r for r in page.results if not r["id"].startswith("_design/")]
                 if rows or source in self._pending:
                     await self._fan_out(source, rows)
+                    await self._events_settled()
                     progressed = True
                 if page.last_seq != self._seqs.get(source):
                     self._seqs[source] = page.last_seq
@@ -400,6 +400,12 @@ class Router:
                     return
                 docs = await self.copier.fetch(source, missing, cache)
                 docs = [d for d in docs if allowed(d["_id"])]
+                # notify before the copy: a crash in between re-copies and re-notifies (the
+                # outbox dedupes), while notifying after could lose the notification
+                for doc_id in sorted({d["_id"] for d in docs} & orders.keys()):
+                    await self._emit_now(
+                        "order_changed", {"user_id": user_id, "doc": orders[doc_id]}
+                    )
                 errors = await self.copier.write(db, docs)
             except CouchNotFound:
                 await self._drop_user(user_id)
@@ -407,8 +413,6 @@ class Router:
         if errors:
             log.warning("router_copy_errors", db=db, errors=errors[:5], count=len(errors))
         self._written(db)
-        for doc_id in sorted({d["_id"] for d in docs} & orders.keys()):
-            self._emit("order_changed", {"user_id": user_id, "doc": orders[doc_id]})
 
     async def _apply_delta(self, delta: Delta) -> None:
         if not delta:
@@ -576,6 +580,22 @@ class Router:
                 self.on_db_written(db)
             except Exception as exc:  # a listener's bug must not stop the router
                 log.warning("router_listener_failed", error=repr(exc))
+
+    async def _emit_now(self, kind: str, payload: dict[str, Any]) -> None:
+        """Deliver an event and wait for its subscriber (errors are logged, never raised)."""
+        if self.on_event is None:
+            return
+        try:
+            result = self.on_event(kind, payload)
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception as exc:  # a subscriber's bug must not stop the router
+            log.warning("router_event_failed", kind=kind, error=repr(exc))
+
+    async def _events_settled(self) -> None:
+        """Wait for the events of this page, so the checkpoint never passes an unsent one."""
+        while self._event_tasks:
+            await asyncio.gather(*list(self._event_tasks), return_exceptions=True)
 
     def _emit(self, kind: str, payload: dict[str, Any]) -> None:
         if self.on_event is None:
