@@ -463,6 +463,44 @@ def router_events(rt: Runtime) -> Callable[[str, dict[str, Any]], Awaitable[None
     return on_event
 
 
+def resolver_events(rt: Runtime) -> Callable[[dict[str, Any]], Awaitable[None] | None]:
+    """The resolver's ``on_resolved``: a push to every user whose change was overridden.
+
+    The resolver already wrote the notification document into their database (next to the
+    conflict record), so the outbox sends the push only.
+    """
+
+    def on_resolved(record: dict[str, Any]) -> Awaitable[None] | None:
+        notifier = rt.extras.get("notifier")
+        if not isinstance(notifier, Notifier):
+            return None
+        overridden = record.get("overridden") or []
+        first = overridden[0] if overridden else {}
+        events = [
+            Event(
+                kind=EventKind.CONFLICT_OVERRIDDEN,
+                user_id=user_id,
+                data={
+                    "doc_id": str(record.get("doc_id", "")),
+                    "what": str(first.get("what", "a change")),
+                    "by": str(first.get("by", "someone")),
+                    "conflict_record": str(record.get("_id", "")),
+                },
+                dedupe_key=str(record.get("_id")),
+                with_document=False,
+            )
+            for user_id in record.get("user_ids") or []
+        ]
+
+        async def send() -> None:
+            if events:
+                await notifier.enqueue(events)
+
+        return send()
+
+    return on_resolved
+
+
 # -- support listing: GET /api/v1/notifications --------------------------------------------------
 
 LISTING_DDOC = "_design/notify_api"

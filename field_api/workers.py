@@ -45,7 +45,12 @@ def build_resolver(rt: Runtime) -> Resolver:
     rt.extras.setdefault("conflict_store", store)
     # its longpoll must end well before the client's read timeout
     wait_s = max(1.0, min(20.0, rt.settings.couch_timeout_s / 2))
-    resolver = Resolver(store, [rt.dbs.orders, rt.dbs.field], wait_s=wait_s)
+    resolver = Resolver(
+        store,
+        [rt.dbs.orders, rt.dbs.field],
+        wait_s=wait_s,
+        on_resolved=notify.resolver_events(rt),
+    )
     rt.extras["resolver"] = resolver
     return resolver
 

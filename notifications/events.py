@@ -91,6 +91,9 @@ class Event:
     data: dict[str, str] = field(default_factory=dict)
     collapse_key: str | None = None
     dedupe_key: str | None = None
+    # False when the caller already put the notification document in the user's database
+    # (the resolver does, beside its conflict record): push only, no second inbox entry
+    with_document: bool = True
 
     @property
     def data_only(self) -> bool:

@@ -161,7 +161,9 @@ class Outbox:
             local_id = entry_local_id(event)
             if f"outbox:{local_id}" in entries:
                 continue
-            rep_db = None if event.data_only else self._rep_db(event.user_id)
+            rep_db = (
+                None if event.data_only or not event.with_document else self._rep_db(event.user_id)
+            )
             if rep_db is not None:
                 docs_by_db[rep_db].append(build_notification(event, now, local_id))
             entry = build_entry(event, now, local_id, rep_db is not None)

@@ -170,6 +170,19 @@ async def test_back_office_confirmation_wins_over_an_offline_edit(world: World, 
     assert notice["user_id"] == "alice" and "unit_price" in notice["body"]
     assert notice["data"]["conflict_record_id"] == record["_id"]
 
+    # and a push: one outbox entry for alice, with no second inbox document
+    async def pushed() -> list[dict[str, Any]]:
+        async with world.http("max") as http:
+            resp = await http.get("/api/v1/notifications", params={"user_id": "alice"})
+        return [e for e in resp.json()["items"] if e["kind"] == "conflict_overridden"]
+
+    (entry,) = await wait_until(pushed, timeout=30, message="the conflict push in the outbox")
+    assert entry["dedupe_key"] == record["_id"] and entry["notification_id"] is None
+    await phone.pull(alice.sync_url, headers=alice.headers)
+    rows = (await phone.all_docs(include_docs=True))["rows"]
+    notices = [r for r in rows if r["doc"].get("kind") == "conflict_overridden"]
+    assert len(notices) == 1
+
 
 async def test_a_visit_note_edited_on_two_devices_keeps_both_edits(
     world: World, phone: Any, phone2: Any
