@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from pathlib import Path
 
@@ -54,20 +55,36 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    """The background workers without HTTP: router, resolver, webhooks and notifications."""
+    from types import SimpleNamespace
+
+    from sync_gateway.databases import ensure_databases
     from sync_gateway.runtime import Runtime
 
-    from .workers import build_router
+    from . import notify
+    from .workers import build_router, start_workers
 
     async def run() -> None:
         rt = await Runtime.start(Settings())
-        router = build_router(rt)
         try:
-            await (router.run_once() if args.once else router.run())
+            await ensure_databases(rt.couch, rt.dbs)
+            if args.once:
+                await build_router(rt).run_once()
+                return
+            # notify.start registers its stop as a shutdown hook, as it does in the app
+            holder = SimpleNamespace(state=SimpleNamespace(shutdown_hooks=[]))
+            await notify.start(holder, rt)  # type: ignore[arg-type]
+            stops = [*holder.state.shutdown_hooks, *await start_workers(rt)]
+            try:
+                await asyncio.Event().wait()  # until interrupted
+            finally:
+                for stop in reversed(stops):
+                    await stop()
         finally:
-            await router.stop()
             await rt.stop()
 
-    asyncio.run(run())
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
     return 0
 
 
@@ -181,7 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=_serve)
 
-    worker = sub.add_parser("worker", help="run the background workers without serving HTTP")
+    worker = sub.add_parser(
+        "worker", help="run the workers (router, resolver, webhooks, notifications) without HTTP"
+    )
     worker.add_argument("--once", action="store_true", help="drain every feed, then exit")
     worker.set_defaults(func=_worker)
 
