@@ -463,6 +463,28 @@ def router_events(rt: Runtime) -> Callable[[str, dict[str, Any]], Awaitable[None
     return on_event
 
 
+def db_written(rt: Runtime) -> Callable[[str], None]:
+    """The router's ``on_db_written``: wake live feeds, and send a debounced data-only "sync
+    now" push when the user has no live feed open (e.g. a price list changed overnight)."""
+    background: set[asyncio.Task[Any]] = set()
+
+    def written(db: str) -> None:
+        hub: Any = rt.extras.get("hub")
+        if hub is not None:
+            hub.notify(db)
+        notifier = rt.extras.get("notifier")
+        user_id = rt.dbs.user_of(db)
+        if not isinstance(notifier, Notifier) or user_id is None:
+            return
+        event = notifier._sync_now(user_id)
+        if event is not None:  # a hint: sent in the background, the outbox makes it durable
+            task = asyncio.create_task(notifier.enqueue([event]))
+            background.add(task)
+            task.add_done_callback(background.discard)
+
+    return written
+
+
 def resolver_events(rt: Runtime) -> Callable[[dict[str, Any]], Awaitable[None] | None]:
     """The resolver's ``on_resolved``: a push to every user whose change was overridden.
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import structlog
 
@@ -28,12 +27,11 @@ Stop = Callable[[], Awaitable[None]]
 
 
 def build_router(rt: Runtime) -> Router:
-    hub: Any = rt.extras.get("hub")
     router = Router(
         rt.couch,
         rt.dbs,
         on_event=notify.router_events(rt),
-        on_db_written=hub.notify if hub is not None else None,
+        on_db_written=notify.db_written(rt),
         poll_interval_s=rt.settings.router_poll_s,
     )
     rt.extras["router"] = router
