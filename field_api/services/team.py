@@ -42,9 +42,11 @@ from typing import Any, Final
 
 from sync_gateway.auth.devices import DeviceStore
 from sync_gateway.auth.users import FIELD_ROLES, UserStore
-from sync_gateway.couch import CouchClient, CouchConflict, CouchNotFound
+from sync_gateway.couch import CouchClient, CouchNotFound
 from sync_gateway.couch.client import db_path
 from sync_gateway.databases import Databases
+
+from .designs import ensure_design
 
 PENDING_WINDOW: Final = 200
 CONFLICT_WINDOW: Final = 1_000
@@ -80,28 +82,12 @@ def today() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d")
 
 
-async def ensure_design(couch: CouchClient, db: str, design: Mapping[str, Any]) -> None:
-    """Create or update ``_design/fs_team`` in ``db`` when it differs from ``design``."""
-    for _ in range(5):
-        current = await couch.get_or_none(db, DESIGN_ID)
-        if current is not None and all(current.get(k) == v for k, v in design.items()):
-            return
-        doc = {**design, "_id": DESIGN_ID}
-        if current is not None:
-            doc["_rev"] = current["_rev"]
-        try:
-            await couch.put(db, doc)
-            return
-        except CouchConflict:
-            continue  # another process wrote it: compare again
-
-
 async def ensure_views(couch: CouchClient, dbs: Databases, cache: MutableMapping[str, Any]) -> None:
     """Once per process (``cache`` is the runtime's extras)."""
     if cache.get("team_views_ready"):
         return
-    await ensure_design(couch, dbs.orders, ORDERS_DESIGN)
-    await ensure_design(couch, dbs.field, FIELD_DESIGN)
+    await ensure_design(couch, dbs.orders, DESIGN_ID, ORDERS_DESIGN)
+    await ensure_design(couch, dbs.field, DESIGN_ID, FIELD_DESIGN)
     cache["team_views_ready"] = True
 
 
