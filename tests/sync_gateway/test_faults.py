@@ -164,3 +164,37 @@ async def test_gateway_killed_mid_push(
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+async def test_a_device_replaying_an_old_batch_changes_nothing(
+    service_factory: Any, phone: Phone
+) -> None:
+    """A PDA that lost its checkpoint sends the same revisions again: no new revision anywhere."""
+    service = await service_factory()
+    world = World(service, await login(service.url, "admin", "admin-pass"))
+    alice = await add_user(world, "alice", "rep")
+    couch, dbs = service.runtime.couch, service.runtime.dbs
+    batch = [
+        {**doc, "_rev": f"1-{i:032x}", "_revisions": {"start": 1, "ids": [f"{i:032x}"]}}
+        for i, doc in enumerate(orders("alice", 20), start=1)
+    ]
+    async with httpx.AsyncClient(headers=alice.headers) as http:
+        first = await http.post(
+            f"{alice.sync_url}/_bulk_docs", json={"docs": batch, "new_edits": False}
+        )
+        assert first.status_code == 201 and first.json() == []
+
+        async def in_orders() -> bool:
+            return int((await couch.db_info(dbs.orders))["doc_count"]) == 20
+
+        await wait_until(in_orders, timeout=60, message="the batch in fs_orders")
+        seq_rep = (await couch.db_info(dbs.rep("alice")))["update_seq"]
+        for _ in range(3):  # replayed, as a device with a lost checkpoint would
+            again = await http.post(
+                f"{alice.sync_url}/_bulk_docs", json={"docs": batch, "new_edits": False}
+            )
+            assert again.status_code == 201 and again.json() == []
+    assert (await couch.db_info(dbs.rep("alice")))["update_seq"] == seq_rep
+    rows = (await couch.all_docs(dbs.orders, include_docs=True, conflicts=True))["rows"]
+    assert len(rows) == 20
+    assert all(r["doc"]["_rev"].startswith("1-") and "_conflicts" not in r["doc"] for r in rows)
