@@ -22,18 +22,9 @@ from typing import Any
 from mobile_schema import sample
 
 from .common import Stack, stack
+from .gateway_sync import _longpoll
 
 FAST = {"FIELDSYNC_ARGON2_TIME_COST": "1", "FIELDSYNC_ARGON2_MEMORY_KIB": "64"}
-
-
-async def _feed(host: str, port: int, path: str, token: str, since: Any) -> tuple[Any, Any]:
-    reader, writer = await asyncio.open_connection(host, port)
-    writer.write(
-        f"GET {path}/_changes?feed=longpoll&since={since}&heartbeat=30000&timeout=120000 "
-        f"HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
-    )
-    await writer.drain()
-    return reader, writer
 
 
 async def until(probe: Any, limit_s: float, what: str) -> None:
@@ -68,44 +59,46 @@ async def latency(st: Stack, n_users: int, tag: str) -> str:
 
     await until(fanned_out, 300, "the orders to reach the rep databases")
     host, port = st.gateway_url.split("//")[1].split(":")
-    feeds = []
-    for user_id, path, token in users:
-        seq = (await st.couch.db_info(f"{st.prefix}rep_{user_id}"))["update_seq"]
-        feeds.append(await _feed(host, int(port), path, token, seq))
-    await asyncio.sleep(1.0)
+    seqs = {u: (await st.couch.db_info(f"{st.prefix}rep_{u}"))["update_seq"] for u, _, _ in users}
     current = {
         row["id"]: row["doc"]
         for row in (await st.couch.all_docs(orders_db, include_docs=True))["rows"]
         if row["id"].startswith(f"order:{tag}")
     }
     written: dict[str, float] = {}
+    listening = asyncio.Event()
+    count = 0
 
-    async def confirm_all() -> None:
-        for user_id, _, _ in users:
-            doc = current[f"order:{user_id}"]
-            written[user_id] = time.perf_counter()
-            await st.couch.put(
-                orders_db,
-                {**doc, "status": "confirmed", "confirmed_at": "2026-01-05T09:00:00.000Z"},
-            )
-            await asyncio.sleep(0.002)  # a busy back office, not one bulk write
-
-    async def arrival(user_id: str, reader: Any) -> float:
+    async def phone(user_id: str, path: str, token: str) -> float:
+        """A connected phone's live feed: longpoll, and the next one, until the order comes."""
+        nonlocal count
+        since: Any = seqs[user_id]
+        conn = None
+        count += 1
+        if count == len(users):
+            listening.set()
         while True:
-            line = await asyncio.wait_for(reader.readline(), 120)
-            if f"order:{user_id}".encode() in line:
+            body, conn = await _longpoll(host, int(port), path, token, since, conn)
+            since = body["last_seq"]
+            if any(r["id"] == f"order:{user_id}" for r in body["results"]):
+                conn[1].close()
                 return time.perf_counter() - written[user_id]
-            if not line:
-                return float("nan")
 
-    writer_task = asyncio.create_task(confirm_all())
-    results = await asyncio.gather(
-        *(arrival(u, r) for (u, _, _), (r, _) in zip(users, feeds, strict=True)),
-        return_exceptions=True,
-    )
-    await writer_task
-    for _, w in feeds:
-        w.close()
+    feeds = [asyncio.create_task(phone(u, p, t)) for u, p, t in users]
+    await listening.wait()
+    await asyncio.sleep(2.0)  # every feed waiting on the gateway
+
+    for user_id, _, _ in users:
+        doc = current[f"order:{user_id}"]
+        written[user_id] = time.perf_counter()
+        await st.couch.put(
+            orders_db, {**doc, "status": "confirmed", "confirmed_at": "2026-01-05T09:00:00.000Z"}
+        )
+        await asyncio.sleep(0.002)  # a busy back office, not one bulk write
+    done, pending = await asyncio.wait(feeds, timeout=120)
+    for task in pending:
+        task.cancel()
+    results = [t.result() for t in done if not t.exception()]
     lat = sorted(x for x in results if isinstance(x, float) and x == x)
     p50 = statistics.median(lat)
     p99 = lat[max(0, int(len(lat) * 0.99) - 1)]
