@@ -64,6 +64,21 @@ async def _token(http: httpx.AsyncClient, user: str, password: str) -> dict[str,
     return {"Authorization": f"Bearer {resp.json()['access_token']}"}
 
 
+@contextlib.asynccontextmanager
+async def couch_server() -> AsyncIterator[str]:
+    """``COUCHDB_URL``, or a fresh embedded PouchDB Server for the length of the block."""
+    url = os.environ.get("COUCHDB_URL")
+    if url:
+        yield url
+        return
+    data = Path(tempfile.mkdtemp(prefix="fieldsync-bench-"))
+    server = EmbeddedCouch(REPO_ROOT / "couchdb_embedded" / "node_modules", data / "couch")
+    try:
+        yield await server.start()
+    finally:
+        await server.stop()
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

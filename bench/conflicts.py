@@ -16,13 +16,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
-import os
-import tempfile
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from conflict import Leaf, resolution_plan
@@ -32,9 +27,9 @@ from mobile_schema import sample
 from mobile_schema.money import order_total
 from sync_gateway.conflict_store import CouchConflictStore
 from sync_gateway.couch import CouchClient, chunked
-from sync_gateway.couch.embedded import EmbeddedCouch
 from sync_gateway.databases import Databases, ensure_databases
-from sync_gateway.settings import REPO_ROOT
+
+from .common import couch_server
 
 T0, T1, T2, T3 = (f"2024-05-01T0{h}:00:00.000Z" for h in (8, 9, 10, 11))
 
@@ -113,20 +108,6 @@ def bench_pure(n_lines: int, seconds: float = 3.0) -> None:
             f"pure resolution_plan, {n_lines} lines x 3 leaves, {label:<17} "
             f"{count / elapsed:9.0f} merges/s  ({elapsed / count * 1e3:.3f} ms each)"
         )
-
-
-@contextlib.asynccontextmanager
-async def couch_server() -> AsyncIterator[str]:
-    url = os.environ.get("COUCHDB_URL")
-    if url:
-        yield url
-        return
-    data = Path(tempfile.mkdtemp(prefix="fieldsync-bench-"))
-    server = EmbeddedCouch(REPO_ROOT / "couchdb_embedded" / "node_modules", data / "couch")
-    try:
-        yield await server.start()
-    finally:
-        await server.stop()
 
 
 async def bench_end_to_end(n_orders: int, n_lines: int, concurrency: int) -> None:

@@ -26,18 +26,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import resource
 import sys
-import tempfile
 import time
 import tracemalloc
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import firebase_admin  # type: ignore[import-untyped]
 from firebase_admin import credentials
@@ -50,12 +46,13 @@ from notifications.outbox import Outbox
 from notifications.sender import FcmSender, LogSender, Sender
 from notifications.tokens import CouchTokenSource
 from sync_gateway.couch import CouchClient, chunked
-from sync_gateway.couch.embedded import EmbeddedCouch
 from sync_gateway.databases import Databases
 from sync_gateway.settings import REPO_ROOT
 
 sys.path.append(str(REPO_ROOT / "tests" / "notifications"))
 from fake_fcm import FakeFcm  # the tests' fake, not a copy
+
+from .common import couch_server
 
 
 def rss_mb() -> float:
@@ -67,20 +64,6 @@ def rss_mb() -> float:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3  # kB on Linux
-
-
-@contextlib.asynccontextmanager
-async def couch_server() -> AsyncIterator[str]:
-    url = os.environ.get("COUCHDB_URL")
-    if url:
-        yield url
-        return
-    data = Path(tempfile.mkdtemp(prefix="fieldsync-bench-"))
-    server = EmbeddedCouch(REPO_ROOT / "couchdb_embedded" / "node_modules", data / "couch")
-    try:
-        yield await server.start()
-    finally:
-        await server.stop()
 
 
 def events(count: int, users: int, tag: str) -> list[Event]:
