@@ -3,6 +3,9 @@
 - CouchDB (PouchDB Server) killed mid-push: the gateway answers 503 meanwhile, the supervisor
   restarts the server, the phone's replicator retries and finishes.
 - The gateway process killed mid-push and started again on the same port: the phone retries.
+- CouchDB killed mid-pull of a 3,000-document rep database: 503 meanwhile, the phone's live pull
+  retries and ends with exactly the server's documents and revisions (edits and deletions made
+  after the restart included).
 
 Afterwards every order is in fs_orders exactly once (one live leaf, the phone's revision) and
 the phone and the server agree.
@@ -102,6 +105,96 @@ async def test_couchdb_killed_mid_push(
     await wait_until(all_pushed, timeout=180, interval=0.5, message="the rest of the push")
     await assert_each_order_once(couch, world.dbs, phone, "alice")
     await phone.live_stop("push")
+
+
+PULL_DOCS = 3000
+
+
+def products(n: int) -> list[dict[str, Any]]:
+    return [
+        sample("product", **{"_id": f"product:P{i:05d}"}, sku=f"P{i:05d}", name=f"Product {i}")
+        for i in range(n)
+    ]
+
+
+async def revs_by_id(couch: CouchClient, db: str) -> dict[str, str]:
+    rows = (await couch.all_docs(db))["rows"]
+    return {r["id"]: r["value"]["rev"] for r in rows if not r["id"].startswith("_design/")}
+
+
+async def test_couchdb_killed_mid_pull(
+    service_factory: Any, private_couch: EmbeddedCouch, phone: Phone
+) -> None:
+    service = await service_factory(couchdb_url=private_couch.url)
+    world = World(service, await login(service.url, "admin", "admin-pass"))
+    alice = await add_user(world, "alice", "rep")
+    couch = service.runtime.couch
+    rep_db = world.dbs.rep("alice")
+    # the rep's database as the router leaves it: a few thousand documents, some edited
+    docs = products(PULL_DOCS)
+    for start in range(0, PULL_DOCS, 500):
+        answers = await couch.bulk_docs(rep_db, docs[start : start + 500])
+        assert not [a for a in answers if a.get("error")]
+    for doc in docs[::100]:
+        current = await couch.get(rep_db, doc["_id"])
+        await couch.put(rep_db, {**current, "name": current["name"] + " (new name)"})
+    server_before = await revs_by_id(couch, rep_db)
+    assert len(server_before) >= PULL_DOCS
+
+    await phone.live_start(
+        "pull",
+        alice.sync_url,
+        direction="pull",
+        headers=alice.headers,
+        options={"back_off_ms": 200, "batch_size": 25},
+    )
+
+    async def some_pulled() -> bool:
+        return int((await phone.info())["doc_count"]) >= 300
+
+    await wait_until(some_pulled, timeout=60, interval=0.02, message="the pull to be under way")
+    await private_couch.kill()
+    at_kill = int((await phone.info())["doc_count"])
+    async with httpx.AsyncClient(headers=alice.headers) as http:
+        during = await http.get(f"{alice.sync_url}/_changes", params={"since": 0, "limit": 5})
+    assert during.status_code == 503 and during.headers["retry-after"]
+    assert during.json()["error"] == "service_unavailable"
+    await wait_until(lambda: private_couch.available, timeout=60, message="CouchDB back")
+    assert private_couch.restarts == 1
+    assert 300 <= at_kill < len(server_before)  # the kill really was in the middle of the pull
+
+    # written after the restart (by a client of its own: the service's pool may still hold a
+    # connection to the dead server): the same live pull must carry edits and deletions too
+    fresh = CouchClient(private_couch.url)
+    try:
+        for doc in docs[1::200]:
+            current = await fresh.get(rep_db, doc["_id"])
+            await fresh.put(rep_db, {**current, "name": "Renamed after the restart"})
+        for doc in docs[2::500]:
+            current = await fresh.get(rep_db, doc["_id"])
+            await fresh.delete(rep_db, doc["_id"], current["_rev"])
+        server = await revs_by_id(fresh, rep_db)
+        names = {
+            r["id"]: r["doc"]["name"]
+            for r in (await fresh.all_docs(rep_db, include_docs=True))["rows"]
+            if not r["id"].startswith("_design/")
+        }
+    finally:
+        await fresh.aclose()
+    assert len(server) == len(server_before) - len(docs[2::500])
+
+    async def phone_has_all() -> bool:
+        local = {r["id"]: r["value"]["rev"] for r in (await phone.all_docs())["rows"]}
+        return local == server
+
+    await wait_until(phone_has_all, timeout=90, interval=0.5, message="the phone = the server")
+    # the phone really went through the outage: some of its requests failed and were retried
+    requests = await phone.requests("pull")
+    assert [r for r in requests if r.get("status", 200) >= 500 or r.get("error")]
+    rows = (await phone.all_docs(include_docs=True, conflicts=True))["rows"]
+    assert [r["id"] for r in rows if r["doc"].get("_conflicts")] == []
+    assert {r["id"]: r["doc"]["name"] for r in rows} == names
+    await phone.live_stop("pull")
 
 
 def _serve(port: int, couch_url: str, prefix: str) -> subprocess.Popen[bytes]:
