@@ -6,6 +6,9 @@
 - CouchDB killed mid-pull of a 3,000-document rep database: 503 meanwhile, the phone's live pull
   retries and ends with exactly the server's documents and revisions (edits and deletions made
   after the restart included).
+- ``fieldsync worker`` SIGKILLed while it resolves 240 conflicted orders, then started again:
+  each order ends with one merge (one live leaf, one tombstone), one conflict_record, every line
+  of both devices, and nothing left for a sweep to do.
 
 Afterwards every order is in fs_orders exactly once (one live leaf, the phone's revision) and
 the phone and the server agree.
@@ -13,7 +16,9 @@ the phone and the server agree.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -26,10 +31,14 @@ from polling import wait_until
 from support.phone import Phone
 from support.world import World, add_user, login
 
-from mobile_schema import sample
+from conflict.records import notification_id
+from conflict.resolver import Resolver
+from mobile_schema import sample, sample_order_line
+from mobile_schema.money import order_total
+from sync_gateway.conflict_store import CouchConflictStore
 from sync_gateway.couch import CouchClient
 from sync_gateway.couch.embedded import EmbeddedCouch, free_port
-from sync_gateway.databases import Databases
+from sync_gateway.databases import Databases, ensure_databases
 from sync_gateway.settings import REPO_ROOT
 
 ORDERS = 300
@@ -195,6 +204,162 @@ async def test_couchdb_killed_mid_pull(
     assert [r["id"] for r in rows if r["doc"].get("_conflicts")] == []
     assert {r["id"]: r["doc"]["name"] for r in rows} == names
     await phone.live_stop("pull")
+
+
+CONFLICTS = 240
+T0, T1, T2 = "2024-05-01T08:00:00.000Z", "2024-05-01T09:00:00.000Z", "2024-05-01T10:00:00.000Z"
+
+
+def _rev(gen: int, tag: str) -> str:
+    return f"{gen}-{hashlib.md5(tag.encode()).hexdigest()}"
+
+
+def _at(body: dict[str, Any], *revs: str) -> dict[str, Any]:
+    """``body`` as revision ``revs[0]`` whose ancestors are ``revs[1:]`` (newest first)."""
+    ids = [r.split("-", 1)[1] for r in revs]
+    return {
+        **body,
+        "_rev": revs[0],
+        "_revisions": {"start": int(revs[0].split("-")[0]), "ids": ids},
+    }
+
+
+def conflicted_order(i: int) -> list[dict[str, Any]]:
+    """
+    1-base (l1 qty 1) ── 2-phone (T1: l1 qty 2, adds la)
+                     └── 2-pda   (T2: l1 qty 5, adds lb, a note)
+    """
+    doc_id = f"order:c-{i:04d}"
+
+    def body(lines: list[dict[str, Any]], at: str, **fields: Any) -> dict[str, Any]:
+        return sample(
+            "order",
+            _id=doc_id,
+            rep_id="alice",
+            status="submitted",
+            lines=lines,
+            updated_at=at,
+            updated_by="alice",
+            **fields,
+        )
+
+    def line(line_id: str, qty: int, at: str) -> dict[str, Any]:
+        return sample_order_line(line_id=line_id, sku=f"SKU-{line_id}", qty=qty, updated_at=at)
+
+    base = _rev(1, f"{doc_id} base")
+    return [
+        _at(body([line("l1", 1, T0)], T0), base),
+        _at(body([line("l1", 2, T1), line("la", 3, T1)], T1), _rev(2, f"{doc_id} phone"), base),
+        _at(
+            body([line("l1", 5, T2), line("lb", 4, T2)], T2, note="Ring twice"),
+            _rev(2, f"{doc_id} pda"),
+            base,
+        ),
+    ]
+
+
+def _worker(couch_url: str, prefix: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "COUCHDB_URL": couch_url, "FIELDSYNC_DB_PREFIX": prefix}
+    return subprocess.Popen(
+        [sys.executable, "-m", "field_api.cli", "--log-level", "WARNING", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+async def _conflicted(couch: CouchClient, db: str) -> set[str]:
+    rows = (await couch.all_docs(db, include_docs=True, conflicts=True))["rows"]
+    return {r["id"] for r in rows if r["id"].startswith("order:") and r["doc"].get("_conflicts")}
+
+
+async def _records(couch: CouchClient, dbs: Databases) -> list[dict[str, Any]]:
+    found = await couch.all_docs(
+        dbs.ops, startkey="conflict_record:", endkey="conflict_record;", include_docs=True
+    )
+    return [r["doc"] for r in found["rows"]]
+
+
+async def test_resolver_killed_mid_batch(
+    couch_url: str, couch: CouchClient, dbs: Databases
+) -> None:
+    """``fieldsync worker`` SIGKILLed while it merges 240 conflicted orders, then restarted."""
+    await ensure_databases(couch, dbs)
+    await couch.create_db(dbs.rep("alice"))
+    leaves = {}
+    docs = []
+    for i in range(CONFLICTS):
+        base, phone_leaf, pda_leaf = conflicted_order(i)
+        leaves[base["_id"]] = {phone_leaf["_rev"], pda_leaf["_rev"]}
+        docs += [base, phone_leaf, pda_leaf]
+    for start in range(0, len(docs), 300):
+        assert await couch.bulk_docs(dbs.orders, docs[start : start + 300], new_edits=False) == []
+    assert len(await _conflicted(couch, dbs.orders)) == CONFLICTS
+
+    proc = _worker(couch_url, dbs.prefix)
+    try:
+
+        async def some_resolved() -> bool:
+            return len(await _records(couch, dbs)) >= 20
+
+        await wait_until(some_resolved, timeout=60, interval=0.02, message="resolutions begun")
+        proc.kill()
+        assert proc.wait(10) == -signal.SIGKILL
+        still = await _conflicted(couch, dbs.orders)
+        assert 0 < len(still) < CONFLICTS - 10  # killed in the middle of the batch
+
+        proc = _worker(couch_url, dbs.prefix)
+
+        async def all_resolved() -> bool:
+            return not await _conflicted(couch, dbs.orders)
+
+        await wait_until(all_resolved, timeout=90, interval=0.5, message="every order resolved")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+    records = await _records(couch, dbs)
+    by_doc: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_doc.setdefault(record["doc_id"], []).append(record)
+    assert sorted(by_doc) == sorted(leaves)
+    assert [d for d, rs in by_doc.items() if len(rs) != 1] == []  # one record per conflict
+    rows = (await couch.all_docs(dbs.orders, include_docs=True))["rows"]
+    for row in rows:
+        doc = row["doc"]
+        (record,) = by_doc[doc["_id"]]
+        assert record["merged_rev"] == doc["_rev"]
+        assert record["leaves"] == sorted(leaves[doc["_id"]])
+        # exactly one resolution: the merged child of one leaf, a tombstone on the other
+        revs = await couch.open_revs(dbs.orders, doc["_id"], "all")
+        live = [r["ok"] for r in revs if not r["ok"].get("_deleted")]
+        dead = [r["ok"] for r in revs if r["ok"].get("_deleted")]
+        assert [x["_rev"] for x in live] == [doc["_rev"]] and len(dead) == 1
+        assert doc["_rev"].startswith("3-") and dead[0]["_rev"].startswith("3-")
+        parents = {f"2-{live[0]['_revisions']['ids'][1]}", f"2-{dead[0]['_revisions']['ids'][1]}"}
+        assert parents == leaves[doc["_id"]]
+        # nothing typed is lost: every line of both devices, the later l1 edit, the note
+        assert {(x["line_id"], x["qty"], x["deleted"]) for x in doc["lines"]} == {
+            ("l1", 5, False), ("la", 3, False), ("lb", 4, False)
+        }  # fmt: skip
+        assert doc["note"] == "Ring twice" and doc["total"] == order_total(doc["lines"])
+        assert [(o["what"], o["lost_value"]["qty"]) for o in record["overridden"]] == [
+            ("lines[l1]", 2)
+        ]
+    # alice is told once per resolution: one notification in her db each
+    told = await couch.all_docs(
+        dbs.rep("alice"), startkey="notification:conflict:", endkey="notification:conflict;"
+    )
+    assert sorted(r["id"] for r in told["rows"]) == sorted(
+        notification_id(r["doc_id"], r["merged_rev"]) for r in records
+    )
+    # and nothing is left to do: a sweep writes nothing anywhere
+    seqs = [(await couch.db_info(db))["update_seq"] for db in (dbs.orders, dbs.ops)]
+    assert await Resolver(CouchConflictStore(couch, dbs), [dbs.orders, dbs.field]).sweep() == []
+    assert [(await couch.db_info(db))["update_seq"] for db in (dbs.orders, dbs.ops)] == seqs
 
 
 def _serve(port: int, couch_url: str, prefix: str) -> subprocess.Popen[bytes]:
