@@ -11,15 +11,19 @@ gateway. For one document (:meth:`Resolver.resolve`):
 3. :func:`conflict.plan.resolution_plan`; attachments the winner does not hold are fetched
    from the leaf that has them and sent inline;
 4. the conflict_record in the ops db (:mod:`conflict.records`; 409 = already written), then
-   a notification in the rep db of each user whose change was overridden, then the plan's
-   documents in ONE ``_bulk_docs`` with ``new_edits: false``.
+   a notification in the rep db of each user whose change was overridden, then
+   ``on_resolved(record)`` (sync or async; errors logged), then the plan's documents in ONE
+   ``_bulk_docs`` with ``new_edits: false``.
 
-The record goes first so a crash between the steps can only leave a record of a merge that
-the next pass writes (same leaves, same revision, same ids), never a merge without a record.
-Every id is derived from the leaves, so two resolvers working at once write the same
-revisions and documents (CouchDB keeps one copy) and running again changes nothing.
-``on_resolved(record)`` (sync or async; errors logged) is called by the resolver that
-created the record, after the merge is written.
+Everything that tells about the merge goes before it, so a crash between the steps can only
+leave a record, notifications and an ``on_resolved`` call for a merge that the next pass
+writes (same leaves, same revision, same ids), never a merge without a record or one nobody
+was told about. Every id is derived from the leaves, so two resolvers working at once write
+the same revisions and documents (CouchDB keeps one copy) and running again changes nothing.
+For the same reason ``on_resolved`` is called by every pass that goes on to write a merge,
+not only the one that created the record: after a crash, or with two resolvers at once, it
+sees the same record more than once and must be idempotent by the record's ``_id`` (the
+notification outbox is: its entry id comes from the record id).
 
 Finding work (:meth:`Resolver.run`): per database a longpoll ``_changes`` loop with
 ``style=all_docs&conflicts=true&include_docs=true`` from the checkpoint
@@ -168,6 +172,8 @@ class Resolver:
             note = overridden_notification(record, user_id, plan.result.overridden, now)
             if await self.store.put_notification(user_id, note):
                 notified.append(user_id)
+        if self.on_resolved is not None:
+            await self._call_on_resolved(record)
         docs = await self._with_attachment_data(db, doc_id, plan)
         answers = await self.store.bulk_docs_new_edits_false(db, docs)
         refused = [a for a in answers if a.get("error")]
@@ -186,8 +192,6 @@ class Resolver:
             overridden=len(record["overridden"]),
             first=created,
         )
-        if created and self.on_resolved is not None:
-            await self._call_on_resolved(record)
         return resolution
 
     async def _with_attachment_data(

@@ -489,7 +489,9 @@ def resolver_events(rt: Runtime) -> Callable[[dict[str, Any]], Awaitable[None] |
     """The resolver's ``on_resolved``: a push to every user whose change was overridden.
 
     The resolver already wrote the notification document into their database (next to the
-    conflict record), so the outbox sends the push only.
+    conflict record), so the outbox sends the push only. It calls this before writing the
+    merge, and again for the same record after a crash or from a second resolver: the dedupe
+    key (the record id) makes that one outbox entry.
     """
 
     def on_resolved(record: dict[str, Any]) -> Awaitable[None] | None:

@@ -320,8 +320,11 @@ async def test_the_worker_follows_the_feed_and_checkpoints(
     try:
         await two_device_order(couch, dbs, same_line=False)
         await wait_until(lambda: records, timeout=30, message="the conflict resolved")
-        assert await live_leaves(couch, dbs.orders, "order:o-1") != []
-        assert len(await live_leaves(couch, dbs.orders, "order:o-1")) == 1
+
+        async def one_leaf() -> bool:  # on_resolved comes just before the merge is written
+            return len(await live_leaves(couch, dbs.orders, "order:o-1")) == 1
+
+        await wait_until(one_leaf, timeout=30, message="the merge written")
         await wait_until(
             lambda: store.load_checkpoint(dbs.orders), timeout=30, message="a checkpoint"
         )

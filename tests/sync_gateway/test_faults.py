@@ -35,6 +35,8 @@ from conflict.records import notification_id
 from conflict.resolver import Resolver
 from mobile_schema import sample, sample_order_line
 from mobile_schema.money import order_total
+from notifications.events import Event, EventKind
+from notifications.outbox import entry_local_id
 from sync_gateway.conflict_store import CouchConflictStore
 from sync_gateway.couch import CouchClient
 from sync_gateway.couch.embedded import EmbeddedCouch, free_port
@@ -272,6 +274,12 @@ async def _conflicted(couch: CouchClient, db: str) -> set[str]:
     return {r["id"] for r in rows if r["id"].startswith("order:") and r["doc"].get("_conflicts")}
 
 
+def outbox_id(user_id: str, record_id: str) -> str:
+    """The outbox entry of the push about one conflict record (notifications.outbox ids)."""
+    event = Event(EventKind.CONFLICT_OVERRIDDEN, user_id, dedupe_key=record_id)
+    return f"outbox:{entry_local_id(event)}"
+
+
 async def _records(couch: CouchClient, dbs: Databases) -> list[dict[str, Any]]:
     found = await couch.all_docs(
         dbs.ops, startkey="conflict_record:", endkey="conflict_record;", include_docs=True
@@ -356,6 +364,14 @@ async def test_resolver_killed_mid_batch(
     assert sorted(r["id"] for r in told["rows"]) == sorted(
         notification_id(r["doc_id"], r["merged_rev"]) for r in records
     )
+    # ... and one push each in the outbox, also for a resolution the kill cut short between
+    # its record and its merge (the outbox entry id is derived from the user and the record)
+    pushes = await couch.all_docs(
+        dbs.ops, keys=[outbox_id("alice", r["_id"]) for r in records], include_docs=True
+    )
+    unpushed = [r["key"] for r in pushes["rows"] if "error" in r]
+    assert unpushed == [], f"{len(unpushed)} resolution(s) never pushed to alice"
+    assert {r["doc"]["kind"] for r in pushes["rows"]} == {"conflict_overridden"}
     # and nothing is left to do: a sweep writes nothing anywhere
     seqs = [(await couch.db_info(db))["update_seq"] for db in (dbs.orders, dbs.ops)]
     assert await Resolver(CouchConflictStore(couch, dbs), [dbs.orders, dbs.field]).sweep() == []
