@@ -15,6 +15,9 @@ This runs for every request of every device, so it is built to be cheap:
   (slow by design) runs once per device and password, and a password change ends the entry.
   The HMAC key is random per process, so the cache holds nothing that could be cracked offline.
   Failures are never cached: each wrong password pays the full argon2 price;
+- a verified token's claims are kept for ``token_ttl_s`` (60 s) under the token itself, so the
+  signature is checked once per minute and device rather than on each of a pull's hundreds of
+  requests; its expiry is still checked on every use, and only verified tokens are kept;
 - concurrent misses for the same user (or the same Basic credentials) share one lookup.
 
 The role and the name come from the user document, not from the token.
@@ -41,6 +44,7 @@ from .cache import TTLCache
 from .errors import (
     AuthenticationFailed,
     NoCredentials,
+    TokenExpired,
     TokenRevoked,
     UserDisabled,
     WrongCredentials,
@@ -71,6 +75,7 @@ class Authenticator:
         *,
         user_ttl_s: float = 5.0,
         basic_ttl_s: float = 300.0,
+        token_ttl_s: float = 60.0,
         max_entries: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -78,6 +83,7 @@ class Authenticator:
         self.settings = settings
         self._users: TTLCache[str, dict[str, Any]] = TTLCache(user_ttl_s, max_entries, clock)
         self._basic: TTLCache[tuple[str, bytes], str] = TTLCache(basic_ttl_s, max_entries, clock)
+        self._tokens: TTLCache[str, tokens.Claims] = TTLCache(token_ttl_s, max_entries, clock)
         self._hmac_key = secrets.token_bytes(32)
         self._inflight: dict[Hashable, asyncio.Task[Any]] = {}
 
@@ -136,7 +142,13 @@ class Authenticator:
         self._inflight.pop(("user", user_id), None)
 
     async def _bearer(self, token: str) -> Principal:
-        claims = tokens.decode(token, self.settings)
+        claims = self._tokens.get(token)
+        if claims is None:
+            claims = tokens.decode(token, self.settings)
+            self._tokens.set(token, claims)
+        elif claims.exp <= time.time():
+            self._tokens.discard(token)
+            raise TokenExpired()
         doc = await self.user(claims.sub)
         if doc is None:
             raise AuthenticationFailed("the user of this token no longer exists")

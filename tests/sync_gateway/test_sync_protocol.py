@@ -369,6 +369,12 @@ async def test_server_root_and_unsupported_endpoints(world: World) -> None:
         for endpoint in ("_find", "_index", "_security", "_purge", "_compact"):
             resp = await http.post(f"{path(world)}/{endpoint}", json={})
             assert resp.status_code == 404, endpoint
+        # routing refusals answer in CouchDB's form too, not the API's problem+json
+        wrong_method = await http.request("PATCH", path(world))
+        assert wrong_method.status_code == 405
+        assert wrong_method.json()["error"] == "method_not_allowed"
+        nowhere = await http.get("/sync/a/b/c/../../x")
+        assert nowhere.status_code in (403, 404) and "error" in nowhere.json()
 
 
 async def test_metrics_count_pushes_and_refusals(world: World) -> None:

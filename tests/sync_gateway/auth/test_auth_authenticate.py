@@ -183,3 +183,29 @@ async def test_concurrent_cold_basic_runs_argon2_once(authn: Authenticator) -> N
     principals = await asyncio.gather(*(authn.authenticate(header) for _ in range(10)))
     assert {p.user_id for p in principals} == {"ana"}
     assert calls == ["secret-123"]
+
+
+async def test_a_cached_token_still_expires(authn: Authenticator, settings: Settings) -> None:
+    """Verified claims are kept to skip the signature check, never past the token's ``exp``."""
+    user = await authn.store.require_user("ana")
+    # exp = floor(iat) + ttl: issued so that it expires about 1.5 s from now
+    token = tokens.issue(user, settings, now=time.time() - settings.token_ttl_s + 1.5)
+    assert (await authn.authenticate(f"Bearer {token}")).user_id == "ana"
+    assert (await authn.authenticate(f"Bearer {token}")).user_id == "ana"  # from the cache
+    claims = tokens.decode(token, settings)
+    await asyncio.sleep(max(0.0, claims.exp - time.time()) + 0.05)
+    with pytest.raises(TokenExpired, match="expired"):
+        await authn.authenticate(f"Bearer {token}")
+
+
+async def test_a_forged_token_is_not_taken_from_the_cache(
+    authn: Authenticator, settings: Settings
+) -> None:
+    """The cache is keyed by the whole token: changing its signature misses and fails."""
+    user = await authn.store.require_user("ana")
+    token = tokens.issue(user, settings)
+    await authn.authenticate(f"Bearer {token}")
+    head, payload, signature = token.split(".")
+    forged = f"{head}.{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
+    with pytest.raises(TokenInvalid):
+        await authn.authenticate(f"Bearer {forged}")
