@@ -179,7 +179,15 @@ class ChangeHub:
     async def _follow_db_updates(self) -> None:
         while True:
             try:
-                async for row in self.couch.stream_feed("/_db_updates", since="now"):
+                # from a known sequence, then wake every waiting feed once: what changed while
+                # the feed was down (or before it began) is re-read, and what changes after is
+                # in the feed. A spurious wake-up costs one read; a lost one, a stalled device.
+                now = await self.couch.request(
+                    "GET", "/_db_updates", params={"feed": "normal", "since": "now"}
+                )
+                for db in list(self._watches):
+                    self.notify(db)
+                async for row in self.couch.stream_feed("/_db_updates", since=now["last_seq"]):
                     name = row.get("db_name")
                     if isinstance(name, str) and row.get("type") in ("updated", "created"):
                         self.notify(name)

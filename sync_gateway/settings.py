@@ -8,8 +8,9 @@ CouchDB with admin credentials in the URL; when it is unset the embedded PouchDB
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -56,10 +57,10 @@ class Settings(BaseSettings):
 
     # Workers
     run_workers: bool = True
-    activity_flush_s: float = 5.0
+    activity_flush_s: float = 5.0  # how often device last pull / push times are written
     # the router checks every rep database this often for writes it was not told about
     # (pushes through this process's gateway reach it at once)
-    router_poll_s: float = 5.0  # how often device last pull / push times are written
+    router_poll_s: float = 5.0
     seed_demo: bool = False
 
     # Notifications: FCM push (none without credentials: delivered to the log), the outbox
@@ -71,6 +72,14 @@ class Settings(BaseSettings):
         ),
         description="Firebase service-account JSON; unset = push disabled (log sender)",
     )
+
+    @field_validator("google_application_credentials", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """``GOOGLE_APPLICATION_CREDENTIALS=`` (empty, as compose files write it) means unset,
+        not the current directory."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     fcm_project_id: str | None = None  # default: the service account's project
     fcm_endpoint: str | None = None  # replaces https://fcm.googleapis.com (emulator, tests)
     run_scheduler: bool = True  # dispatch and the jobs, in whichever process holds the lease
