@@ -7,7 +7,10 @@ order lines a tombstone ``deleted: true`` stamped with the leaf's ``updated_at``
 items an absence). Then, per id:
 
 - with the ancestor's record: versions equal to it did not change it and never win over a
-  version that did; among the changed versions the latest wins;
+  version that did; among the changed versions the latest wins. A caller may name fields
+  that do not count as a change here (order lines: ``confirmed_qty``, which only the back
+  office sets and which the order merge settles by its own rule), so a version that changed
+  only those never outvotes a real edit because of its stamp;
 - otherwise the latest version wins.
 
 "Latest" is the key ``(updated_at of the record, deleted, revision of the leaf)``: on an equal
@@ -21,7 +24,7 @@ have (leaves from latest to oldest), then ids only the ancestor had.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -109,12 +112,24 @@ def group_versions(
     return Grouped(versions, base)
 
 
+def _without(item: Mapping[str, Any] | None, ignore: Collection[str]) -> dict[str, Any] | None:
+    if item is None:
+        return None
+    return {k: v for k, v in item.items() if k not in ignore}
+
+
 def pick_version(
-    versions: Sequence[Version], ancestor_item: Mapping[str, Any] | None
+    versions: Sequence[Version],
+    ancestor_item: Mapping[str, Any] | None,
+    ignore: Collection[str] = (),
 ) -> tuple[dict[str, Any] | None, Version | None, list[Version]]:
-    """The merged record (None: removed), the version it came from, and the losing versions."""
+    """The merged record (None: removed), the version it came from, and the losing versions.
+
+    Fields in ``ignore`` do not count when telling whether a version changed the ancestor's
+    record (the caller settles them itself)."""
+    base = _without(ancestor_item, ignore)
     changed = [
-        v for v in versions if ancestor_item is None or not same(v.item, dict(ancestor_item))
+        v for v in versions if ancestor_item is None or not same(_without(v.item, ignore), base)
     ]
     if not changed:
         return (dict(ancestor_item) if ancestor_item is not None else None), None, []

@@ -27,7 +27,10 @@ lines
     Merged by ``line_id`` with each line's ``updated_at`` (:mod:`conflict.keyed`). A deleted
     line stays in ``lines`` as a tombstone (``deleted: true``); a stale copy never revives it,
     and a later edit that does is recorded. With the ancestor, a line some leaf dropped from
-    the list counts as deleted by that leaf at its ``updated_at``.
+    the list counts as deleted by that leaf at its ``updated_at``, and a copy that differs
+    from the ancestor's line only in ``confirmed_qty`` (a confirmation) is no edit of the line:
+    a rep's edit of that line wins over it whatever the two stamps say (device clocks can be
+    hours off).
 
 ``submitted_at``
     The earliest non-null one (the order was submitted then).
@@ -140,7 +143,10 @@ def _merge_lines(
     losses: list[Overridden] = []
     for rid, versions in grouped.versions.items():
         ancestor_line = grouped.ancestor.get(rid)
-        item, winner, losers = pick_version(versions, ancestor_line)
+        # a copy that differs from the ancestor only in confirmed_qty is the back office's
+        # confirmation, not an edit of the line: it must not outvote a rep's edit by its stamp
+        # (which may come from another device's clock); confirmed_qty is overlaid below
+        item, winner, losers = pick_version(versions, ancestor_line, BACK_OFFICE_LINE_FIELDS)
         if item is None:
             continue
         by = f"latest line edit ({winner.leaf.rev})" if winner else "ancestor"

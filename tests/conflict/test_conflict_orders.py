@@ -156,6 +156,27 @@ def test_back_office_fields_win_over_rep_edit() -> None:
         assert "rep1" in result.user_ids
 
 
+# A confirmation is no edit of the line, so a rep's edit wins over it even when the rep's
+# device stamped it earlier (its clock is behind the phone that created the line):
+#
+#   1-a ── 2-b (submitted; l1 stamped T2 by a phone ahead) ── 3-bo  (confirmed: confirmed_qty 4)
+#                                                         └── 3-rep (a tablet behind: qty 6 at T0)
+def test_a_confirmation_does_not_outvote_an_earlier_stamped_rep_edit() -> None:
+    ancestor = order(T2, [line("l1", T2, qty=4)], status="submitted", submitted_at=T2)
+    confirmed = [line("l1", T2, qty=4, confirmed_qty=4)]
+    bo = leaf("3-bo", order(T3, confirmed, status="confirmed", submitted_at=T2, confirmed_at=T3,
+                            updated_by="backoffice1"), parents=("2-b", "1-a"))  # fmt: skip
+    rep = leaf("3-rep", order(T0, [line("l1", T0, qty=6)], status="submitted", submitted_at=T2),
+               parents=("2-b", "1-a"))  # fmt: skip
+    result = merge_orders([rep, bo], ancestor)
+    (merged,) = result.body["lines"]
+    assert (merged["qty"], merged["confirmed_qty"]) == (6, 4)
+    assert result.body["status"] == "confirmed" and result.overridden == []
+    # without the ancestor nobody can tell who changed what: the later stamp wins, on record
+    blind = merge_orders([rep, bo])
+    assert lines_by_id(blind.body)["l1"]["qty"] == 4 and whats(blind) == ["lines[l1]"]
+
+
 def test_submitted_at_earliest_and_rejection_reason_kept() -> None:
     x = leaf("2-x", order(T2, [], status="submitted", submitted_at=T2))
     y = leaf(

@@ -1,0 +1,219 @@
+"""Devices whose clocks are hours off: real PouchDB phones through the gateway, router and resolver.
+
+One device runs 5 hours ahead, the other 5 hours behind; every ``updated_at``, line stamp and
+``submitted_at`` they write comes from their own clock, as an offline app's would. What we
+expect:
+
+- nothing is refused for a skewed timestamp (the schema checks formats, never "now");
+- every order reaches fs_orders, and the back office's inbox, exactly once;
+- conflicts converge to the same revision on both phones, the rep db and fs_orders;
+- the back office's status and confirmed quantities survive a rep edit stamped 5 hours ahead
+  (status rank decides before any clock);
+- a change only one side made is kept whatever the clocks say (three-way against the common
+  ancestor); only where two devices changed the same line does the later stamp win, and the
+  losing value is on record.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from polling import wait_until
+from support.phone import Phone
+from support.world import World, add_user
+
+from mobile_schema import format_timestamp, sample, sample_order_line
+from mobile_schema.money import order_total
+
+Clock = Callable[..., str]
+
+
+def clock(hours_off: float) -> Clock:
+    """A device clock ``hours_off`` from the real one: ``stamp(minutes=1)`` reads it later."""
+
+    def stamp(minutes: float = 0) -> str:
+        return format_timestamp(datetime.now(UTC) + timedelta(hours=hours_off, minutes=minutes))
+
+    return stamp
+
+
+AHEAD, BEHIND = clock(5), clock(-5)
+
+
+def order(doc_id: str, at: str, lines: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
+    return sample(
+        "order",
+        _id=doc_id,
+        rep_id="alice",
+        status="submitted",
+        submitted_at=at,
+        lines=lines,
+        updated_at=at,
+        updated_by="alice",
+        **fields,
+    )
+
+
+def line(line_id: str, qty: int, at: str) -> dict[str, Any]:
+    return sample_order_line(line_id=line_id, sku=f"SKU-{line_id}", qty=qty, updated_at=at)
+
+
+def edited(
+    doc: dict[str, Any], at: str, lines: list[dict[str, Any]], **fields: Any
+) -> dict[str, Any]:
+    return {**doc, **fields, "lines": lines, "total": order_total(lines), "updated_at": at}
+
+
+async def push_all(phone: Phone, user: Any) -> None:
+    result = await phone.push(user.sync_url, headers=user.headers)
+    # nothing refused: a refusal would show as a write failure or a denied document
+    assert result["doc_write_failures"] == 0, result.get("denied") or result.get("errors")
+
+
+async def live_revs(world: World, db: str, doc_id: str) -> list[str]:
+    rows = await world.couch.open_revs(db, doc_id, "all")
+    return sorted(r["ok"]["_rev"] for r in rows if "ok" in r and not r["ok"].get("_deleted"))
+
+
+async def inbox_ids(world: World, user: str) -> Counter[str]:
+    seen: Counter[str] = Counter()
+    since = ""
+    async with world.http(user) as http:
+        while True:
+            resp = await http.get("/api/v1/orders", params={"since": since, "limit": 7})
+            assert resp.status_code == 200, resp.text
+            page = resp.json()
+            seen.update(item["_id"] for item in page["items"])
+            since = page["next"]
+            if not page["more"]:
+                return seen
+
+
+async def test_orders_from_skewed_clocks_arrive_once(
+    world: World, phone: Phone, phone2: Phone
+) -> None:
+    alice = world.users["alice"]
+    await add_user(world, "bo", "backoffice")
+    ahead = [order(f"order:ahead-{i}", AHEAD(i), [line("l1", i + 1, AHEAD(i))]) for i in range(15)]
+    behind = [
+        order(f"order:behind-{i}", BEHIND(i), [line("l1", i + 1, BEHIND(i))]) for i in range(15)
+    ]
+    await phone.bulk_docs(ahead)
+    await phone2.bulk_docs(behind)
+    await push_all(phone, alice)
+    await push_all(phone2, alice)
+
+    expected = {d["_id"] for d in ahead + behind}
+
+    async def all_arrived() -> bool:
+        rows = (await world.couch.all_docs(world.dbs.orders, keys=sorted(expected)))["rows"]
+        return all("value" in r for r in rows)
+
+    await wait_until(all_arrived, timeout=60, message="every order in fs_orders")
+    rows = await world.couch.all_docs(
+        world.dbs.orders, keys=sorted(expected), include_docs=True, conflicts=True
+    )
+    stored = {r["id"]: r["doc"] for r in rows["rows"]}
+    local = {
+        r["id"]: r["value"]["rev"]
+        for p in (phone, phone2)
+        for r in (await p.all_docs())["rows"]
+        if r["id"].startswith("order:")
+    }
+    assert {k: d["_rev"] for k, d in stored.items()} == local  # the devices' own revisions
+    assert not [k for k, d in stored.items() if d.get("_conflicts")]
+    # stored as sent: nobody "corrects" a device's clock (the revision id depends on the body)
+    assert {k: stored[k]["updated_at"] for k in stored} == {
+        d["_id"]: d["updated_at"] for d in ahead + behind
+    }
+    seen = await inbox_ids(world, "bo")
+    assert {k: n for k, n in seen.items() if k in expected} == dict.fromkeys(expected, 1)
+
+
+async def test_an_order_edited_on_skewed_clocks_and_confirmed_converges(
+    world: World, phone: Phone, phone2: Phone
+) -> None:
+    """
+    1-submitted (ahead phone: l1, l2) ── 2-confirmed (back office, real clock)
+                                     ├── 2-ahead  (+5 h: l1 qty 2, adds la)
+                                     └── 2-behind (-5 h: l1 qty 9, l2 qty 7, adds lb, note)
+    """
+    alice = world.users["alice"]
+    await add_user(world, "bo", "backoffice")
+    created = AHEAD()
+    first = order("order:shared", created, [line("l1", 1, created), line("l2", 1, created)])
+    await phone.put(first)
+    await push_all(phone, alice)
+
+    async def in_orders() -> bool:
+        return await world.couch.get_or_none(world.dbs.orders, "order:shared") is not None
+
+    await wait_until(in_orders, timeout=60, message="the order in fs_orders")
+    await phone2.pull(alice.sync_url, headers=alice.headers)
+    async with world.http("bo") as http:
+        resp = await http.post("/api/v1/orders/shared/confirm", json={})
+    assert resp.status_code == 200, resp.text
+    confirmed_at = resp.json()["confirmed_at"]
+
+    # offline, neither device has seen the confirmation
+    mine = await phone.get("order:shared")
+    at = AHEAD(minutes=1)
+    await phone.put(edited(mine, at, [line("l1", 2, at), mine["lines"][1], line("la", 3, at)]))
+    theirs = await phone2.get("order:shared")
+    at = BEHIND()
+    await phone2.put(
+        edited(
+            theirs,
+            at,
+            [line("l1", 9, at), line("l2", 7, at), line("lb", 4, at)],
+            note="Deliver to the back door",
+        )
+    )
+    await push_all(phone, alice)
+    await push_all(phone2, alice)
+
+    async def merged() -> str | None:
+        revs = await live_revs(world, world.dbs.orders, "order:shared")
+        if len(revs) != 1:
+            return None
+        doc = await world.couch.get(world.dbs.orders, "order:shared")
+        return revs[0] if {x["line_id"] for x in doc["lines"]} == {"l1", "l2", "la", "lb"} else None
+
+    rev: str = await wait_until(merged, timeout=60, message="both edits merged in fs_orders")
+
+    async def in_rep_db() -> bool:
+        return await live_revs(world, world.dbs.rep("alice"), "order:shared") == [rev]
+
+    await wait_until(in_rep_db, timeout=60, message="the merge the only leaf in rep_alice")
+    await phone.pull(alice.sync_url, headers=alice.headers)
+    await phone2.pull(alice.sync_url, headers=alice.headers)
+    a = await phone.get("order:shared", conflicts=True)
+    b = await phone2.get("order:shared", conflicts=True)
+    server = await world.couch.get(world.dbs.orders, "order:shared", conflicts=True)
+    assert a == b and a["_rev"] == rev and "_conflicts" not in a
+    assert {k: v for k, v in server.items() if k != "_revisions"} == a
+
+    # the back office's decision stands although the rep's stamp is 5 hours later
+    assert a["status"] == "confirmed" and a["confirmed_at"] == confirmed_at
+    lines = {x["line_id"]: x for x in a["lines"]}
+    assert {k: (x["qty"], x["confirmed_qty"], x["deleted"]) for k, x in lines.items()} == {
+        "l1": (2, 1, False),  # edited on both: the later stamp (the phone 5 h ahead) wins
+        "l2": (7, 1, False),  # edited only on the phone 5 h behind: kept, whatever its clock
+        "la": (3, None, False),
+        "lb": (4, None, False),
+    }
+    assert a["note"] == "Deliver to the back door"  # only the device behind changed it
+    assert a["total"] == order_total(a["lines"])
+    # the one value that lost is on record for alice
+    async with world.http("max") as http:
+        resp = await http.get("/api/v1/conflicts", params={"user_id": "alice"})
+    lost = [
+        o["lost_value"]
+        for r in resp.json()["records"]
+        for o in r["overridden"]
+        if o["what"] == "lines[l1]"
+    ]
+    assert [v["qty"] for v in lost if isinstance(v, dict)] == [9]
