@@ -34,7 +34,10 @@ How it works (crash-safe at every step):
    after ``max_attempts`` attempts or on any other answer (3xx, 4xx: resending cannot help).
    A crash during a POST leaves the entry pending; it is sent again once its claim expires.
 
-The delivery log, ``fs_ops/webhook_delivery:<order id>:<rev>``::
+The delivery log, one entry per order, ``fs_ops/webhook_delivery:<order id>:submitted`` (the
+id does not depend on the revision, so two workers that saw different revisions of the same
+order cannot both log it: the second write is a conflict; entries written before this rule
+are named ``...:<rev>`` and still count)::
 
     {"type": "webhook_delivery", "delivery_id": "<order id>:<rev>", "event": "order.submitted",
      "order_id", "order_rev", "status": "pending" | "delivered" | "dead", "attempts": 2,
@@ -122,8 +125,8 @@ def delivery_id(order_id: str, rev: str) -> str:
     return f"{order_id}:{rev}"
 
 
-def doc_id_of(order_id: str, rev: str) -> str:
-    return DOC_PREFIX + delivery_id(order_id, rev)
+def doc_id_of(order_id: str) -> str:
+    return f"{DOC_PREFIX}{order_id}:submitted"
 
 
 def body_of(entry: Mapping[str, Any]) -> bytes:
@@ -141,7 +144,7 @@ def _new_entry(order: Mapping[str, Any]) -> Doc:
     now = utc_now()
     body = {k: v for k, v in order.items() if k not in ("_revisions", "_conflicts")}
     return {
-        "_id": doc_id_of(order["_id"], order["_rev"]),
+        "_id": doc_id_of(order["_id"]),
         "type": "webhook_delivery",
         "delivery_id": delivery_id(order["_id"], order["_rev"]),
         "event": EVENT,
@@ -298,8 +301,9 @@ class WebhookWorker:
             self.dbs.ops, startkey=prefix, endkey=prefix + "\ufff0", limit=20
         )
         # an id containing ':' could share the prefix ("order:a" vs "order:a:b"): the rest of
-        # ours is a bare revision id
-        return any(_REV.match(row["id"][len(prefix) :]) for row in page["rows"])
+        # ours is "submitted", or a bare revision id in entries from before that rule
+        rests = (row["id"][len(prefix) :] for row in page["rows"])
+        return any(rest == "submitted" or _REV.match(rest) for rest in rests)
 
     # -- step 3: delivery ----------------------------------------------------------------------
 

@@ -110,7 +110,7 @@ SUBMITTED = {"status": "submitted", "submitted_at": "2024-05-01T08:31:00.000Z"}
 
 
 async def log_entry(couch: CouchClient, dbs: Databases, order: dict[str, Any]) -> dict[str, Any]:
-    doc = await couch.get(dbs.ops, doc_id_of(order["_id"], order["_rev"]))
+    doc = await couch.get(dbs.ops, doc_id_of(order["_id"]))
     return doc
 
 
@@ -277,6 +277,52 @@ async def test_no_duplicate_delivery_ids_across_restarts(
         await w3.stop()
     ids = receiver.delivery_ids()
     assert ids == [f"order:r-1:{first['_rev']}", f"order:r-2:{second['_rev']}"]
+
+
+async def test_two_workers_that_saw_different_revisions_log_the_order_once(
+    couch: CouchClient, ready: Databases, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two worker processes (a deployment mistake, or a take-over) race on one order: the first
+    logs the revision it saw; the second, which looked before that write landed, sees a later
+    revision (still submitted). The log has one entry per order, so the second write is a
+    conflict and the back office gets one delivery."""
+    dbs = ready
+    first = await put_order(couch, dbs, "race-1", **SUBMITTED)
+    w1 = worker(couch, dbs, receiver.url)
+    assert await w1.enqueue_new() == 1
+    await w1.stop()
+    later = await put_order(couch, dbs, "race-1", _rev=first["_rev"], note="edited", **SUBMITTED)
+    w2 = worker(couch, dbs, receiver.url)
+
+    async def looked_too_early(order_id: str) -> bool:
+        return False  # as if its check ran before w1's entry was written
+
+    monkeypatch.setattr(w2, "_has_entry", looked_too_early)
+    try:
+        assert await w2.enqueue_new() == 0
+        await drain(w2, couch, dbs, first)
+    finally:
+        await w2.stop()
+    assert receiver.delivery_ids() == [f"order:race-1:{first['_rev']}"]
+    assert later["_rev"] != first["_rev"]
+
+
+async def test_entries_logged_under_the_old_per_revision_ids_still_count(
+    couch: CouchClient, ready: Databases, receiver: Receiver
+) -> None:
+    dbs = ready
+    order = await put_order(couch, dbs, "old-1", **SUBMITTED)
+    await couch.put(
+        dbs.ops,
+        {"_id": f"webhook_delivery:order:old-1:{order['_rev']}", "type": "webhook_delivery",
+         "status": "delivered", "order_id": order["_id"], "order_rev": order["_rev"]},
+    )  # fmt: skip
+    w = worker(couch, dbs, receiver.url)
+    try:
+        assert await w.enqueue_new() == 0
+    finally:
+        await w.stop()
+    assert await couch.get_or_none(dbs.ops, "webhook_delivery:order:old-1:submitted") is None
 
 
 async def test_a_claim_left_by_a_crash_is_sent_again_with_the_same_id(
