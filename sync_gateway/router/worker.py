@@ -44,7 +44,10 @@ Events (``on_event(kind, payload)``, errors in the callback are logged and ignor
     "assignment_gained"    {"user_id", "doc_ids"}    visits / work orders / territories
     "assignment_lost"      {"user_id", "doc_ids"}
 
-One router per deployment: two would do the same work twice, harmlessly but wastefully.
+One router per deployment (it takes no lease; see docs/deploy.md). Two would copy the same
+revisions twice, which is harmless, but their per-user locks are per process: a router lagging
+behind the other can apply an old territory decision after a newer one, and the devices see
+accounts go and come back until the next change.
 """
 
 from __future__ import annotations
