@@ -1,12 +1,15 @@
 """Devices whose clocks are hours off: real PouchDB phones through the gateway, router and resolver.
 
-One device runs 5 hours ahead, the other 5 hours behind; every ``updated_at``, line stamp and
-``submitted_at`` they write comes from their own clock, as an offline app's would. What we
-expect:
+One device runs 5 hours ahead, the other 5 hours behind; every ``updated_at``, line and
+checklist stamp, ``submitted_at``, ``check_in`` and ``check_out`` they write comes from their
+own clock, as an offline app's would. What we expect:
 
-- nothing is refused for a skewed timestamp (the schema checks formats, never "now");
+- nothing is refused for a skewed timestamp (the schema checks formats, never "now", and
+  never orders two stamps that may come from two clocks: a check-out on the slow tablet may
+  read earlier than the check-in on the fast phone);
 - every order reaches fs_orders, and the back office's inbox, exactly once;
-- conflicts converge to the same revision on both phones, the rep db and fs_orders;
+- every visit note reaches fs_field once; conflicts converge to the same revision on both
+  phones, the rep db and fs_orders / fs_field;
 - the back office's status and confirmed quantities survive a rep edit stamped 5 hours ahead
   (status rank decides before any clock);
 - a change only one side made is kept whatever the clocks say (three-way against the common
@@ -25,7 +28,7 @@ from polling import wait_until
 from support.phone import Phone
 from support.world import World, add_user
 
-from mobile_schema import format_timestamp, sample, sample_order_line
+from mobile_schema import format_timestamp, sample, sample_checklist_item, sample_order_line
 from mobile_schema.money import order_total
 
 Clock = Callable[..., str]
@@ -217,3 +220,104 @@ async def test_an_order_edited_on_skewed_clocks_and_confirmed_converges(
         if o["what"] == "lines[l1]"
     ]
     assert [v["qty"] for v in lost if isinstance(v, dict)] == [9]
+
+
+async def test_visit_notes_and_visit_from_skewed_clocks(
+    world: World, phone: Phone, phone2: Phone
+) -> None:
+    bob = world.users["bob"]
+    await world.couch.put(world.dbs.field, sample("visit", _id="visit:v-5", assignee_id="bob"))
+
+    async def visit_arrived() -> bool:
+        return await world.couch.get_or_none(world.dbs.rep("bob"), "visit:v-5") is not None
+
+    await wait_until(visit_arrived, timeout=60, message="the visit in rep_bob")
+    await phone.pull(bob.sync_url, headers=bob.headers)
+    at = AHEAD()
+    visit = await phone.get("visit:v-5")
+    await phone.put({**visit, "status": "in_progress", "check_in": at, "updated_at": at})
+    text = "Arrived.\nChecked the boiler.\nCustomer happy."
+    note = sample(
+        "visit_note",
+        _id="visit_note:n-5",
+        visit_id="visit:v-5",
+        author_id="bob",
+        updated_by="bob",
+        text=text,
+        checklist=[sample_checklist_item(item_id="c1", label="Pressure", updated_at=at)],
+        updated_at=at,
+    )
+    await phone.put(note)
+    await push_all(phone, bob)
+    await phone2.pull(bob.sync_url, headers=bob.headers)
+
+    # the tablet, 5 hours behind, checks out of the visit the phone checked in to
+    checked_in, checked_out = at, BEHIND(minutes=45)
+    visit = await phone2.get("visit:v-5")
+    assert visit["status"] == "in_progress"
+    done = {**visit, "status": "done", "check_out": checked_out, "updated_at": checked_out}
+    done_rev = (await phone2.put(done))["rev"]
+    # both edit the note offline; each also writes a new one
+    one = await phone.get("visit_note:n-5")
+    at = AHEAD(minutes=1)
+    ticked = {**one["checklist"][0], "done": True, "updated_at": at}
+    await phone.put({**one, "text": text.replace("Arrived.", "Arrived 9:05."),
+                     "checklist": [ticked], "updated_at": at})  # fmt: skip
+    two = await phone2.get("visit_note:n-5")
+    at = BEHIND(minutes=1)
+    extra = sample_checklist_item(item_id="c2", label="Gasket", done=True, updated_at=at)
+    await phone2.put({**two, "text": text + "\nReplaced the gasket.",
+                      "checklist": [*two["checklist"], extra], "updated_at": at})  # fmt: skip
+    new_revs = []
+    for device, clk, name in ((phone, AHEAD, "n-ahead"), (phone2, BEHIND, "n-behind")):
+        stamp = clk()
+        written = await device.put(
+            sample(
+                "visit_note",
+                _id=f"visit_note:{name}",
+                visit_id="visit:v-5",
+                author_id="bob",
+                updated_by="bob",
+                text=name,
+                updated_at=stamp,
+            )
+        )
+        new_revs.append(written["rev"])
+    await push_all(phone, bob)
+    await push_all(phone2, bob)
+
+    async def merged() -> str | None:
+        revs = await live_revs(world, world.dbs.field, "visit_note:n-5")
+        if len(revs) != 1:
+            return None
+        doc = await world.couch.get(world.dbs.field, "visit_note:n-5")
+        return revs[0] if doc["updated_by"] == "resolver" else None
+
+    rev: str = await wait_until(merged, timeout=60, message="the note merged in fs_field")
+
+    async def in_rep_db() -> bool:
+        return await live_revs(world, world.dbs.rep("bob"), "visit_note:n-5") == [rev]
+
+    await wait_until(in_rep_db, timeout=60, message="the merge the only leaf in rep_bob")
+    await phone.pull(bob.sync_url, headers=bob.headers)
+    await phone2.pull(bob.sync_url, headers=bob.headers)
+    a = await phone.get("visit_note:n-5", conflicts=True)
+    b = await phone2.get("visit_note:n-5", conflicts=True)
+    assert a == b and a["_rev"] == rev and "_conflicts" not in a
+    assert a["text"] == "Arrived 9:05.\nChecked the boiler.\nCustomer happy.\nReplaced the gasket."
+    assert {(c["item_id"], c["done"]) for c in a["checklist"]} == {("c1", True), ("c2", True)}
+    # the new notes of both devices and the check-out made on the slow clock reached fs_field
+    wanted = {"visit_note:n-ahead": new_revs[0], "visit_note:n-behind": new_revs[1]}
+    wanted["visit:v-5"] = done_rev
+
+    async def all_home() -> bool:
+        rows = (await world.couch.all_docs(world.dbs.field, keys=sorted(wanted)))["rows"]
+        return {r["key"]: r.get("value", {}).get("rev") for r in rows} == wanted
+
+    await wait_until(all_home, timeout=60, message="the visit and the new notes in fs_field")
+    for doc_id in wanted:
+        assert len(await live_revs(world, world.dbs.field, doc_id)) == 1
+    home = await world.couch.get(world.dbs.field, "visit:v-5")
+    assert home["status"] == "done"
+    assert (home["check_in"], home["check_out"]) == (checked_in, checked_out)
+    assert home["check_out"] < home["check_in"]  # as the two clocks wrote them
