@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
@@ -171,6 +171,10 @@ def endpoint(
                 )
             except CouchHTTPError as exc:
                 response = couch_error(exc.status, exc.error, exc.reason)
+            except ClientDisconnect:
+                # the device went away while sending (a phone losing signal): nobody to answer,
+                # and nothing was done with a half-received body
+                response = Response(status_code=499)
             metrics.REQUESTS.labels(name, str(response.status_code)).inc()
             metrics.LATENCY.labels(name).observe(time.perf_counter() - started)
             return response

@@ -10,6 +10,7 @@ from typing import Any
 import jwt
 import orjson
 import pytest
+from polling import wait_until
 from support.world import World
 
 from mobile_schema import sample
@@ -375,6 +376,37 @@ async def test_server_root_and_unsupported_endpoints(world: World) -> None:
         assert wrong_method.json()["error"] == "method_not_allowed"
         nowhere = await http.get("/sync/a/b/c/../../x")
         assert nowhere.status_code in (403, 404) and "error" in nowhere.json()
+
+
+async def test_a_device_dropping_mid_upload_harms_nothing(world: World) -> None:
+    """A phone losing signal half-way through a push: the gateway counts it (499), stores
+    nothing of the half-received batch, and goes on serving."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(world.url)
+    auth = world.users["alice"].headers["Authorization"]
+    body = orjson.dumps({"docs": [order("half-1"), order("half-2")]})
+    _reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    writer.write(
+        f"POST {path(world)}/_bulk_docs HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: {auth}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body[: len(body) // 2]
+    )
+    await writer.drain()
+    await asyncio.sleep(0.3)  # the request is being read
+    writer.close()
+    await writer.wait_closed()
+
+    async def counted() -> bool:
+        async with world.http() as http:
+            text = (await http.get("/metrics")).text
+        return 'fieldsync_sync_requests_total{endpoint="bulk_docs",status="499"}' in text
+
+    await wait_until(counted, timeout=10, message="the dropped upload counted")
+    async with world.http("alice") as http:
+        assert (await http.get(path(world))).status_code == 200
+    assert await world.couch.get_or_none(world.dbs.rep("alice"), "order:half-1") is None
 
 
 async def test_metrics_count_pushes_and_refusals(world: World) -> None:
