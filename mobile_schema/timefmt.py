@@ -11,7 +11,7 @@ import re
 from datetime import UTC, datetime
 
 TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
-_TIMESTAMP_RE = re.compile(TIMESTAMP_PATTERN)
+_TIMESTAMP_RE = re.compile(TIMESTAMP_PATTERN, re.ASCII)  # int() would read other digits too
 EXAMPLE_TIMESTAMP = "2024-05-01T08:30:00.000Z"
 
 
@@ -36,8 +36,18 @@ def parse_timestamp(value: str) -> datetime:
     """Parse a document timestamp into an aware UTC datetime; ValueError when it is not one."""
     if not _TIMESTAMP_RE.match(value):
         raise ValueError(f"not a timestamp like {EXAMPLE_TIMESTAMP!r}: {value!r}")
-    # strptime checks the calendar (no month 13, no 30 February).
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    # datetime() checks the calendar (no month 13, no 30 February); the fixed positions are
+    # the pattern's (strptime did the same at a third of the speed of every validation)
+    return datetime(
+        int(value[0:4]),
+        int(value[5:7]),
+        int(value[8:10]),
+        int(value[11:13]),
+        int(value[14:16]),
+        int(value[17:19]),
+        int(value[20:23]) * 1000,
+        tzinfo=UTC,
+    )
 
 
 def is_timestamp(value: object) -> bool:

@@ -102,6 +102,10 @@ def test_format_timestamp_converts_to_utc_and_truncates_to_ms() -> None:
         "2024-13-01T08:30:00.000Z",
         "2024-02-30T08:30:00.000Z",
         "2024-05-01T08:30:00.0000Z",
+        "2024-05-01T24:00:00.000Z",
+        "2024-05-01T23:59:60.000Z",
+        "0000-05-01T08:30:00.000Z",
+        "\u0662\u0660\u0662\u0664-05-01T08:30:00.000Z",  # Arabic-Indic digits: not ASCII
         1714552200000,
         None,
     ],
@@ -116,3 +120,4 @@ def test_timestamps_sort_like_times(moment: datetime) -> None:
     a, b = format_timestamp(moment), format_timestamp(later)
     assert is_timestamp(a)
     assert (a <= b) and (parse_timestamp(a) <= parse_timestamp(b))
+    assert parse_timestamp(a) == moment.replace(microsecond=moment.microsecond // 1000 * 1000)
