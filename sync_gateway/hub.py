@@ -7,7 +7,7 @@ all callers asking the same page at the same moment. The hub learns of changes t
 
 - ``notify(db)`` from writers in this process (the gateway after a push, the router after a copy);
 - CouchDB 3's ``_db_updates`` feed: one connection for the whole server (when it is offered);
-- otherwise (PouchDB Server has no ``_db_updates``) one shared longpoll per watched database,
+- otherwise (PouchDB Server has no ``_db_updates``) one continuous feed per watched database,
   however many devices of that user are waiting, kept a little after the last one leaves so
   reconnecting longpolls do not churn it.
 
@@ -26,13 +26,13 @@ from typing import Any, TypeVar
 
 import structlog
 
-from .couch import CouchClient, CouchError, db_path
+from .couch import CouchClient, CouchError
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 WATCH_LINGER_S = 30.0
-WATCH_TIMEOUT_MS = 50_000
+WATCH_HEARTBEAT_MS = 20_000
 
 
 @dataclass
@@ -156,20 +156,14 @@ class ChangeHub:
                 watch.task.cancel()
 
     async def _watch_db(self, db: str, since: object) -> None:
+        """One continuous feed per watched database: a change costs CouchDB a row on an open
+        response, not a new request (a longpoll would be sent again after every change)."""
         while True:
             try:
-                result = await self.couch.request(
-                    "GET",
-                    f"{db_path(db)}/_changes",
-                    params={
-                        "feed": "longpoll",
-                        "since": since,
-                        "timeout": WATCH_TIMEOUT_MS,
-                        "limit": 1,
-                    },
-                )
-                since = result["last_seq"]
-                if result["results"]:
+                async for row in self.couch.changes_stream(
+                    db, since=since, heartbeat_ms=WATCH_HEARTBEAT_MS
+                ):
+                    since = row.get("seq", since)
                     self.notify(db)
             except CouchError as exc:
                 log.debug("watch_failed", db=db, error=str(exc))
