@@ -19,7 +19,7 @@ import statistics
 import time
 from typing import Any
 
-from mobile_schema import sample
+from mobile_schema import sample, utc_now
 
 from .common import Stack, stack
 from .gateway_sync import _longpoll
@@ -91,9 +91,12 @@ async def latency(st: Stack, n_users: int, tag: str) -> str:
     for user_id, _, _ in users:
         doc = current[f"order:{user_id}"]
         written[user_id] = time.perf_counter()
+        now = utc_now()  # as the back office's confirm does: the rep is notified of it too
         await st.couch.put(
-            orders_db, {**doc, "status": "confirmed", "confirmed_at": "2026-01-05T09:00:00.000Z"}
-        )
+            orders_db,
+            {**doc, "status": "confirmed", "confirmed_at": now, "updated_at": now,
+             "updated_by": "backoffice"},
+        )  # fmt: skip
         await asyncio.sleep(0.002)  # a busy back office, not one bulk write
     done, pending = await asyncio.wait(feeds, timeout=120)
     for task in pending:

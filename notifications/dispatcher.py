@@ -28,6 +28,7 @@ injectable.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections import Counter
@@ -46,6 +47,7 @@ from .tokens import DeviceToken, TokenSource
 
 log = structlog.get_logger(__name__)
 
+TOKEN_LOOKUPS = 16  # device lookups in flight at once while planning a round
 ABANDONED = "the dispatcher stopped while sending; not resent (visible pushes are at-most-once)"
 
 
@@ -147,12 +149,19 @@ class Dispatcher:
         return report
 
     async def _plan(self, claimed: Sequence[dict[str, Any]]) -> list[_Planned]:
-        by_user: dict[str, list[DeviceToken]] = {}
+        # each user's devices looked up once, several at a time (a burst of confirmations
+        # reaches hundreds of users; one after the other, their pushes waited on each other)
+        users = sorted({entry["user_id"] for entry in claimed})
+        limit = asyncio.Semaphore(TOKEN_LOOKUPS)
+
+        async def lookup(user_id: str) -> list[DeviceToken]:
+            async with limit:
+                return await self.tokens.tokens(user_id)
+
+        by_user = dict(zip(users, await asyncio.gather(*map(lookup, users)), strict=True))
         planned = []
         for entry in claimed:
             user_id = entry["user_id"]
-            if user_id not in by_user:
-                by_user[user_id] = await self.tokens.tokens(user_id)
             done = set(entry.get("done_tokens") or [])
             devices = [d for d in by_user[user_id] if d.token not in done]
             planned.append(_Planned(entry, devices))
