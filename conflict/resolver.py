@@ -126,9 +126,11 @@ class Resolver:
         wait_s: float = 30.0,
         sweep_interval_s: float = 300.0,
         retry_s: float = 1.0,
+        checkpoint_every_s: float = 5.0,
         clock: Callable[[], str] = utc_now,
     ) -> None:
         self.store = store
+        self.checkpoint_every_s = checkpoint_every_s
         self.dbs = tuple(dbs)
         self.on_resolved = on_resolved
         self.page_size = page_size
@@ -299,17 +301,29 @@ class Resolver:
 
     async def _follow(self, db: str) -> None:
         since: Any = None
+        saved: Any = None
+        saved_at = 0.0
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 if since is None:
-                    since = await self.store.load_checkpoint(db)
+                    since = saved = await self.store.load_checkpoint(db)
                 rows, last_seq = await self.store.conflict_changes(
                     db, since, self.page_size, wait_s=self.wait_s
                 )
                 await self._resolve_rows(db, rows)
-                if last_seq != since:
-                    await self.store.save_checkpoint(db, last_seq)
-                    since = last_seq
+                since = last_seq
+                # A checkpoint after a page that had conflicts, a full page, or every few
+                # seconds: a busy database (every order confirmed, one by one) would otherwise
+                # cost a checkpoint write per change. A restart re-reads at most those seconds,
+                # which is harmless: resolving is idempotent.
+                worked = len(rows) >= self.page_size or any(
+                    (row.get("doc") or {}).get("_conflicts") for row in rows
+                )
+                due = loop.time() - saved_at >= self.checkpoint_every_s
+                if since != saved and (worked or due):
+                    await self.store.save_checkpoint(db, since)
+                    saved, saved_at = since, loop.time()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the store's errors are its own; retry them all

@@ -334,6 +334,37 @@ async def test_the_worker_follows_the_feed_and_checkpoints(
         await asyncio.gather(task, return_exceptions=True)
 
 
+async def test_a_busy_feed_without_conflicts_is_not_checkpointed_per_change(
+    couch: CouchClient, dbs: Databases, store: CouchConflictStore
+) -> None:
+    """A back office confirming orders one by one must not cost a checkpoint write each; a
+    conflict is checkpointed as soon as it is resolved."""
+    records: list[dict[str, Any]] = []
+    worker = resolver(store, dbs, on_resolved=records.append, wait_s=1.0, checkpoint_every_s=60)
+    task = asyncio.create_task(worker.run())
+    try:
+        await asyncio.sleep(0.5)  # following the feed
+        for i in range(15):
+            await couch.put(dbs.orders, {"_id": f"order:plain-{i}", "type": "order"})
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)
+        plain = await couch.get_local(dbs.ops, f"resolver-checkpoint:{dbs.orders}")
+        writes = 0 if plain is None else int(plain["_rev"].split("-")[1])  # _local: "0-<n>"
+        assert writes <= 1, f"{writes} checkpoint writes for 15 plain changes"
+        await two_device_order(couch, dbs, same_line=False)
+        await wait_until(lambda: records, timeout=30, message="the conflict resolved")
+
+        async def moved() -> bool:
+            doc = await couch.get_local(dbs.ops, f"resolver-checkpoint:{dbs.orders}")
+            return doc is not None and (plain is None or doc["_rev"] != plain["_rev"])
+
+        await wait_until(moved, timeout=30, message="a checkpoint after the conflict")
+    finally:
+        await worker.stop()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_records_are_listed_newest_first_with_filters(
     couch: CouchClient, dbs: Databases, store: CouchConflictStore
 ) -> None:
