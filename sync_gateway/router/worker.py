@@ -78,6 +78,8 @@ from .rules import (
 log = structlog.get_logger(__name__)
 
 EventCallback = Callable[[str, dict[str, Any]], Any]
+ECHO_CHECKPOINT_S = 10.0
+MAX_POLL_POSTPONED = 2  # rounds over the rep databases skipped in a row while fanning out
 
 
 class Router:
@@ -112,6 +114,10 @@ class Router:
         self._users: dict[str, str] = {}  # user id -> rep database
         self._seqs: dict[str, Any] = {}  # source database -> last sequence finished
         self._rep_seen: dict[str, Any] = {}  # rep database -> update_seq last drained
+        # revisions the router itself wrote into a rep database, until its feed shows them: a
+        # row that is only that revision is the router's own echo, not a device's write
+        self._copied: dict[str, dict[str, str]] = {}
+        self._rep_saved_at: dict[str, float] = {}  # rep database -> last checkpoint write
         self._user_locks: dict[str, asyncio.Lock] = {}
         self._source_locks: dict[str, asyncio.Lock] = {}
         self._pending: dict[str, tuple[dict[str, dict[str, list[str]]], Delta, set[str]]] = {}
@@ -259,9 +265,16 @@ class Router:
         the databases the gateway reported (a push must not cost a round over all users)."""
         loop = asyncio.get_running_loop()
         next_round = 0.0
+        postponed = 0
         while True:
             full = loop.time() >= next_round
-            if full:
+            if full and self._pending and postponed < MAX_POLL_POSTPONED:
+                # a burst of back-office changes is being fanned out: its copies go first, the
+                # round over every rep database waits (devices' own pushes are told at once)
+                full, postponed = False, postponed + 1
+                next_round = loop.time() + self.poll_interval_s
+            elif full:
+                postponed = 0
                 next_round = loop.time() + self.poll_interval_s
             users = self.users if full else [u for u in self.users if u in self._dirty]
             try:
@@ -319,6 +332,8 @@ class Router:
             log.info("router_rep_db_gone", user_id=user_id)
             self._seqs.pop(db, None)
             self._rep_seen.pop(db, None)
+            self._copied.pop(db, None)
+            self._rep_saved_at.pop(db, None)
             await self.checkpoints.forget(db)
 
     # -- fan-out ---------------------------------------------------------------------------
@@ -413,6 +428,9 @@ class Router:
             except CouchNotFound:
                 await self._drop_user(user_id)
                 return
+            copied = self._copied.setdefault(db, {})
+            for doc in docs:
+                copied[doc["_id"]] = doc["_rev"]
         if errors:
             log.warning("router_copy_errors", db=db, errors=errors[:5], count=len(errors))
         self._written(db)
@@ -533,14 +551,32 @@ class Router:
                 except CouchNotFound:
                     await self._drop_user(user_id)
                     return progressed
-                if page.results:
+                rows = self._without_echoes(db, page.results)
+                if rows:
                     progressed = True
-                    await self._fan_in(user_id, db, page.results)
+                    await self._fan_in(user_id, db, rows)
                 if page.last_seq != self._seqs.get(db):
                     self._seqs[db] = page.last_seq
-                    await self.checkpoints.save(db, page.last_seq)
+                    # a page of nothing but the router's own copies need not be checkpointed
+                    # at once: after a restart those rows are read again and found in place
+                    now = asyncio.get_running_loop().time()
+                    if rows or now - self._rep_saved_at.get(db, 0.0) >= ECHO_CHECKPOINT_S:
+                        await self.checkpoints.save(db, page.last_seq)
+                        self._rep_saved_at[db] = now
                 if len(page.results) < self.page_size:
                     return progressed
+
+    def _without_echoes(self, db: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows of a rep database's feed that are not just a revision the router copied."""
+        copied = self._copied.get(db)
+        if not copied:
+            return rows
+        kept = []
+        for row in rows:
+            mine = copied.pop(row["id"], None)
+            if mine is None or [c["rev"] for c in row["changes"]] != [mine]:
+                kept.append(row)
+        return kept
 
     async def _fan_in(self, user_id: str, db: str, rows: list[dict[str, Any]]) -> None:
         by_target: dict[str, dict[str, list[str]]] = {}
