@@ -127,10 +127,12 @@ class Resolver:
         sweep_interval_s: float = 300.0,
         retry_s: float = 1.0,
         checkpoint_every_s: float = 5.0,
+        pace_s: float = 0.25,
         clock: Callable[[], str] = utc_now,
     ) -> None:
         self.store = store
         self.checkpoint_every_s = checkpoint_every_s
+        self.pace_s = pace_s
         self.dbs = tuple(dbs)
         self.on_resolved = on_resolved
         self.page_size = page_size
@@ -324,6 +326,10 @@ class Resolver:
                 if since != saved and (worked or due):
                     await self.store.save_checkpoint(db, since)
                     saved, saved_at = since, loop.time()
+                if rows and not worked:
+                    # a busy feed without conflicts (orders confirmed one by one): read it in
+                    # batches a moment apart rather than one longpoll per change
+                    await asyncio.sleep(self.pace_s)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the store's errors are its own; retry them all

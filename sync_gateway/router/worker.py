@@ -79,7 +79,7 @@ log = structlog.get_logger(__name__)
 
 EventCallback = Callable[[str, dict[str, Any]], Any]
 ECHO_CHECKPOINT_S = 10.0
-MAX_POLL_POSTPONED = 2  # rounds over the rep databases skipped in a row while fanning out
+MAX_POLL_POSTPONED = 4  # rounds over the rep databases skipped in a row while fanning out
 
 
 class Router:
@@ -551,14 +551,20 @@ class Router:
                 except CouchNotFound:
                     await self._drop_user(user_id)
                     return progressed
-                rows = self._without_echoes(db, page.results)
+                # what devices may have written: not the router's own copies, nor documents of
+                # kinds that never travel back (notifications, master data)
+                rows = [
+                    r
+                    for r in self._without_echoes(db, page.results)
+                    if doc_type_of(r["id"]) in FAN_IN_OWNER_FIELD
+                ]
                 if rows:
                     progressed = True
                     await self._fan_in(user_id, db, rows)
                 if page.last_seq != self._seqs.get(db):
                     self._seqs[db] = page.last_seq
-                    # a page of nothing but the router's own copies need not be checkpointed
-                    # at once: after a restart those rows are read again and found in place
+                    # a page with nothing to carry need not be checkpointed at once: after a
+                    # restart those rows are read again and found in place
                     now = asyncio.get_running_loop().time()
                     if rows or now - self._rep_saved_at.get(db, 0.0) >= ECHO_CHECKPOINT_S:
                         await self.checkpoints.save(db, page.last_seq)
