@@ -134,14 +134,16 @@ class CouchClient:
                 # pooled connection can be closed by the server just as it is reused
                 keepalive_timeout=KEEPALIVE_S,
             )
+            headers = {"Accept-Encoding": "identity"}
+            if self.auth:
+                headers["Authorization"] = aiohttp.BasicAuth(*self.auth).encode()
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                auth=aiohttp.BasicAuth(*self.auth) if self.auth else None,
                 timeout=self._timeout,
                 # bodies are passed on as CouchDB sent them; JSON is asked for uncompressed
                 auto_decompress=False,
                 skip_auto_headers=("User-Agent",),
-                headers={"Accept-Encoding": "identity"},
+                headers=headers,
             )
         return self._session
 
