@@ -95,6 +95,7 @@ LIVE_TOPICS: dict[str, frozenset[str] | None] = {
     "manager": frozenset({"assignment", "sync", "device_stale"}),
 }
 ENQUEUE_ATTEMPTS = 3
+DISPATCH_GAP_S = 1.0  # least time between two dispatch rounds started by new entries
 ORDER_MAX_AGE = timedelta(days=1)
 
 
@@ -300,6 +301,9 @@ class Notifier:
                 await self.jobs.dispatch(now_utc())
             except Exception as exc:  # CouchDB away: the interval job retries
                 log.warning("dispatch_on_wake_failed", error=repr(exc))
+            # kicks coming faster than this (a burst of confirmations) are served together:
+            # each round reads the outbox's view, which costs CouchDB for every entry written
+            await asyncio.sleep(DISPATCH_GAP_S)
 
     # -- router events -------------------------------------------------------------------
 

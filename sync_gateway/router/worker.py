@@ -124,7 +124,7 @@ class Router:
         self._sem = asyncio.Semaphore(concurrency)  # copies into rep databases
         # the round over every rep database's update_seq has its own, smaller allowance: its
         # thousand reads must never queue in front of a burst's copies
-        self._poll_sem = asyncio.Semaphore(max(1, concurrency // 4))
+        self._poll_sem = asyncio.Semaphore(max(1, concurrency // 16))
         self._rep_sem = asyncio.Semaphore(concurrency * 4)
         self._event_tasks: set[asyncio.Task[Any]] = set()
         self._dirty: set[str] = set()
