@@ -10,10 +10,12 @@ What runs (``run()``):
   normal ``_changes`` pages (``style=all_docs``, ``include_docs``, ``page_size`` rows) read from
   the checkpoint. A back-office change reaches the rep database within one round of requests.
 - one poller for all rep databases: every ``poll_interval_s`` it reads each database's
-  ``update_seq`` (``concurrency`` at a time) and drains the feeds that moved; ``notify_rep_changed``
-  (the gateway after a push) wakes it at once. This costs one cheap request per rep database and
-  interval, and no idle connection per database, which is what lets it follow ~1000 databases;
-  with CouchDB 3, ``_db_updates`` could replace the polling (not done yet: PouchDB Server has none).
+  ``update_seq`` (a few at a time, never in the way of copies; a round waits while a burst is
+  fanned out) and drains the feeds that moved; ``notify_rep_changed`` (the gateway after a push)
+  wakes it at once. This costs one cheap request per rep database and interval, and no idle
+  connection per database, which is what lets it follow ~1000 databases; with CouchDB 3,
+  ``_db_updates`` could replace the polling (not done yet: PouchDB Server has none). Rows that
+  are only the router's own copy of a revision are skipped when a rep database is drained.
 - a rescan of ``_all_dbs`` every ``rescan_interval_s`` picks up new and dropped rep databases;
   ``add_user_db(user_id)`` does it at once for one user (the API calls it after creating one).
 
