@@ -17,6 +17,7 @@ built here: no re-quoting and no dot-segment normalisation on the way out.
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -136,7 +137,9 @@ class CouchClient:
             )
             headers = {"Accept-Encoding": "identity"}
             if self.auth:
-                headers["Authorization"] = aiohttp.BasicAuth(*self.auth).encode()
+                user, password = self.auth
+                token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+                headers["Authorization"] = f"Basic {token}"
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=self._timeout,
