@@ -177,23 +177,16 @@ class CouchClient:
     ) -> Any:
         """Send one request and return the decoded JSON answer, raising our errors."""
         body = dumps(json) if json is not None else content
-        url = self.url_for(path, _encode_params(params))
-        attempts = 2 if method in ("GET", "HEAD") else 1
-        for attempt in range(attempts):
-            try:
-                async with self.session.request(
-                    method, url, data=body, headers=headers or JSON_HEADERS
-                ) as resp:
-                    status, data = resp.status, await resp.read()
-                break
-            except STALE_CONNECTION as exc:
-                if attempt + 1 < attempts:
-                    continue
-                raise CouchUnavailable(f"CouchDB at {self.url} did not answer: {exc!r}") from exc
-            except TRANSPORT_ERRORS as exc:
-                raise CouchUnavailable(f"CouchDB at {self.url} did not answer: {exc!r}") from exc
-        if status >= 400:
-            raise _error_from(status, data, path)
+        resp = await self.open(
+            method,
+            path,
+            params=_encode_params(params),
+            headers=headers or JSON_HEADERS,
+            content=body,
+        )
+        data = await resp.read()
+        if resp.status_code >= 400:
+            raise _error_from(resp.status_code, data, path)
         return orjson.loads(data) if data else None
 
     async def open(

@@ -71,6 +71,17 @@ async def assert_each_order_once(
     }
 
 
+async def kill_and_see_503(server: EmbeddedCouch, url: str, headers: dict[str, str]) -> None:
+    """Kill the database; the gateway answers 503 with Retry-After until the supervisor has it
+    back (waited for here)."""
+    await server.kill()
+    async with httpx.AsyncClient(headers=headers) as http:
+        during = await http.get(url)
+    assert during.status_code == 503 and during.headers["retry-after"]
+    assert during.json()["error"] == "service_unavailable"
+    await wait_until(lambda: server.available, timeout=60, message="CouchDB back")
+
+
 @pytest.fixture
 async def private_couch(tmp_path: Path) -> AsyncIterator[EmbeddedCouch]:
     """A PouchDB Server of this test's own, so killing it harms no other test."""
@@ -102,12 +113,7 @@ async def test_couchdb_killed_mid_push(
 
     await wait_until(some_pushed, timeout=60, message="the push to be under way")
     before_kill = int((await couch.db_info(rep_db))["doc_count"])
-    await private_couch.kill()
-    async with httpx.AsyncClient(headers=alice.headers) as http:
-        during = await http.get(alice.sync_url)
-    assert during.status_code == 503 and during.headers["retry-after"]
-    assert during.json()["error"] == "service_unavailable"
-    await wait_until(lambda: private_couch.available, timeout=60, message="CouchDB back")
+    await kill_and_see_503(private_couch, alice.sync_url, alice.headers)
     assert before_kill < ORDERS  # the kill really was in the middle of the push
 
     async def all_pushed() -> bool:
@@ -166,13 +172,9 @@ async def test_couchdb_killed_mid_pull(
         return int((await phone.info())["doc_count"]) >= 300
 
     await wait_until(some_pulled, timeout=60, interval=0.02, message="the pull to be under way")
-    await private_couch.kill()
     at_kill = int((await phone.info())["doc_count"])
-    async with httpx.AsyncClient(headers=alice.headers) as http:
-        during = await http.get(f"{alice.sync_url}/_changes", params={"since": 0, "limit": 5})
-    assert during.status_code == 503 and during.headers["retry-after"]
-    assert during.json()["error"] == "service_unavailable"
-    await wait_until(lambda: private_couch.available, timeout=60, message="CouchDB back")
+    feed = f"{alice.sync_url}/_changes?since=0&limit=5"
+    await kill_and_see_503(private_couch, feed, alice.headers)
     assert private_couch.restarts == 1
     assert 300 <= at_kill < len(server_before)  # the kill really was in the middle of the pull
 
