@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 EMBED := couchdb_embedded
 
-.PHONY: run test setup lint bench clean
+.PHONY: run test setup lint bench clean chromium
 
 $(BIN)/fieldsync: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -16,7 +16,15 @@ $(EMBED)/node_modules/.installed: $(EMBED)/package.json $(EMBED)/package-lock.js
 	cd $(EMBED) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(BIN)/fieldsync $(EMBED)/node_modules/.installed
+# the browser tests' Chromium: Debian's package (Playwright's own download is not reachable)
+CHROMIUM := $(shell command -v chromium 2>/dev/null)
+chromium:
+ifeq ($(CHROMIUM),)
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+endif
+
+setup: $(BIN)/fieldsync $(EMBED)/node_modules/.installed chromium
 
 run: setup
 	FIELDSYNC_ADMIN_PASSWORD=$${FIELDSYNC_ADMIN_PASSWORD:-admin-demo} $(BIN)/fieldsync serve --seed-demo

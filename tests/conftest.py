@@ -19,6 +19,9 @@ from sync_gateway.couch.embedded import EmbeddedCouch
 from sync_gateway.databases import Databases
 from sync_gateway.settings import REPO_ROOT
 
+# the browser fixtures (page, app_origin) and their screenshot-on-failure hook
+pytest_plugins = ["support.browser"]
+
 _counter = itertools.count(1)
 
 
