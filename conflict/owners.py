@@ -116,7 +116,9 @@ def foreign_losses(
 def document_owner(body: Mapping[str, Any], ancestor: Mapping[str, Any] | None) -> str | None:
     """The owner named by ``body`` (or else the ancestor): whom a lost deletion concerns."""
     for source in (body, ancestor or {}):
-        field = OWNER_FIELDS.get(source.get("type")) if isinstance(source.get("type"), str) else None
+        field = (
+            OWNER_FIELDS.get(source.get("type")) if isinstance(source.get("type"), str) else None
+        )
         value = source.get(field) if field else None
         if isinstance(value, str) and value:
             return value

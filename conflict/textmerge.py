@@ -47,6 +47,7 @@ from difflib import SequenceMatcher
 SEPARATOR = "------ merged: another version of this text ------"
 
 _TRAILING_BREAKS = re.compile(r"(?:\r?\n)+\Z")
+_NEAR = 2_000  # how far back fit() looks for a line break, then a space, to cut at
 
 
 @dataclass(frozen=True)
@@ -178,16 +179,20 @@ def overflow_marker(cut: int) -> str:
 
 def fit(text: str, limit: int) -> tuple[str, str]:
     """``(kept, rest)``: ``text`` itself and ``""`` when it is within ``limit`` characters;
-    otherwise its head, cut after a line break and ended by :func:`overflow_marker`, within
-    ``limit``, and the rest, so that ``kept`` minus the marker line plus ``rest`` is ``text``."""
+    otherwise its head, cut after a line break (or a space) near the bound and ended by
+    :func:`overflow_marker` on a line of its own, within ``limit``, and the rest: the head and
+    the rest joined are ``text``."""
     if len(text) <= limit:
         return text, ""
     nl = line_ending([text])
     # the marker's number has at most as many digits as the text's length
     room = limit - len(overflow_marker(len(text))) - len(nl)
     head = text[:room]
-    cut_at = head.rfind("\n") + 1  # keep whole lines when there is a line break to cut at
-    if cut_at == 0:
+    # whole lines when a line break is near; else whole words; else exactly at the bound
+    cut_at = head.rfind("\n") + 1
+    if room - cut_at > _NEAR:
+        cut_at = max(head.rfind(" "), head.rfind("\t")) + 1
+    if room - cut_at > _NEAR:
         cut_at = room
         if text[cut_at - 1 : cut_at + 1] == "\r\n":
             cut_at -= 1  # do not split a CRLF
