@@ -116,9 +116,8 @@ def foreign_losses(
 def document_owner(body: Mapping[str, Any], ancestor: Mapping[str, Any] | None) -> str | None:
     """The owner named by ``body`` (or else the ancestor): whom a lost deletion concerns."""
     for source in (body, ancestor or {}):
-        field = (
-            OWNER_FIELDS.get(source.get("type")) if isinstance(source.get("type"), str) else None
-        )
+        doc_type = source.get("type")
+        field = OWNER_FIELDS.get(doc_type) if isinstance(doc_type, str) else None
         value = source.get(field) if field else None
         if isinstance(value, str) and value:
             return value
