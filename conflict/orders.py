@@ -233,10 +233,12 @@ def _merge_live(leaves: Sequence[Leaf], ancestor: Mapping[str, Any] | None) -> M
                 if value is not ABSENT:
                     fields[name] = value
                 losses += lost_here
-            elif any(name in leaf.body for leaf in leaves):
-                fields[name] = None
-            continue
-        fields[name] = value
+                continue
+            if any(name in leaf.body for leaf in leaves):
+                fields[name] = None  # a rep's leaf never sets it (module docstring)
+            source = "not set"
+        else:
+            fields[name] = value
         base = ancestor.get(name) if ancestor is not None else None
         losses += [
             Overridden(name, other, f"back office ({source})", leaf.rev, leaf_user(leaf))
