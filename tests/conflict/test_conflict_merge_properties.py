@@ -184,8 +184,8 @@ def order_leaves(draw: st.DrawFn) -> tuple[list[Leaf], dict[str, Any] | None]:
                 if edit == "add":
                     new = v2_line(f"n{n}{len(doc['lines'])}", line_at, draw(QTY), draw(MONEY), 0)
                     if old_app:
-                        new = {**{k: new[k] for k in ("line_id", "sku", "qty", "deleted")},
-                               "price": float(new["unit_price"]), "updated_at": line_at}  # fmt: skip
+                        kept = {k: new[k] for k in ("line_id", "sku", "qty", "deleted")}
+                        new = {**kept, "price": float(new["unit_price"]), "updated_at": line_at}
                     doc["lines"].append(new)
                 else:
                     target = doc["lines"][draw(st.integers(0, len(doc["lines"]) - 1))]
