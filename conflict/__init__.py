@@ -1,11 +1,26 @@
 """Deterministic merges of conflicting document revisions (pure: no I/O, no logging).
 
-Modules: :mod:`~conflict.revtree` (revision ids, CouchDB's winner, histories),
-:mod:`~conflict.revid` (derived revision ids), :mod:`~conflict.leaf` (leaves, ordering),
-:mod:`~conflict.merge` (dispatch by type) over :mod:`~conflict.orders`,
-:mod:`~conflict.visit_notes`, :mod:`~conflict.lww`; :mod:`~conflict.plan` (what the resolver
-writes); :mod:`~conflict.store` (the storage Protocol the resolver will use);
-:mod:`~conflict.errors` (``ConflictError`` and its family).
+The rules of DESIGN.md's Conflicts section, and where each is written down:
+
+- deterministic, same leaves -> same body and revision ids: :mod:`~conflict.revid`,
+  :mod:`~conflict.plan`;
+- every leaf and the ancestor at the current schema version first: :mod:`~conflict.upgrade`;
+- ownership fields never change by a merge; leaves of another owner are recorded, not merged:
+  :mod:`~conflict.owners`; deletions beside live edits lose, on record: :mod:`~conflict.deletions`;
+- orders: lines by ``line_id`` (tombstones kept), status only forward, office fields win and
+  are never taken from a rep's leaf, totals recomputed: :mod:`~conflict.orders`;
+- visit notes: N-way text merge against the ancestor, else every text kept; checklist by
+  ``item_id``; photos the union; text over the bound cut, the rest on record:
+  :mod:`~conflict.visit_notes`, :mod:`~conflict.textmerge`, :mod:`~conflict.attachments`;
+- anything else: last writer by ``updated_at``, ties by revision id: :mod:`~conflict.lww`;
+- nothing lost silently: :class:`~conflict.result.Overridden` per lost value, the record and
+  the notifications: :mod:`~conflict.records`;
+- the resolver never stays stuck: :mod:`~conflict.fallback`; it merges against the base the
+  leaves really share: :mod:`~conflict.ancestry`; :mod:`~conflict.resolver` applies it all.
+
+Other modules: :mod:`~conflict.revtree` (revision ids, CouchDB's winner, histories),
+:mod:`~conflict.leaf` (leaves, ordering), :mod:`~conflict.merge` (dispatch by type),
+:mod:`~conflict.store` (the storage Protocol), :mod:`~conflict.errors` (``ConflictError``).
 """
 
 from conflict.errors import (

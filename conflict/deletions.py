@@ -7,8 +7,12 @@
   document was deleted on another device is lost. That is also what CouchDB already shows
   (a live leaf always beats a deleted one). Each losing deletion is recorded as
   ``Overridden(what="_deleted", lost_value=True)``.
-- One live leaf → its body as it is (strategy ``single-live-leaf``).
-- Two or more live leaves → the type's merge of the live leaves.
+  A deleted leaf carries only ``_id`` / ``_rev`` / ``_deleted``, so the person to tell is the
+  document's owner (:func:`conflict.owners.document_owner`: who alone may delete it).
+- Ownership (:mod:`conflict.owners`): the live leaves of another owner than the merged one are
+  foreign; their values are recorded as lost and not merged.
+- One live leaf (of the owner) → its body as it is (strategy ``single-live-leaf``).
+- Two or more → the type's merge of those leaves.
 
 Bodies handed back keep ``_id`` and ``_attachments`` only of the underscore fields.
 """
@@ -20,6 +24,7 @@ from typing import Any
 
 from conflict.errors import MixedDocumentsError, NoLeavesError
 from conflict.leaf import Leaf, leaf_user
+from conflict.owners import document_owner, foreign_losses, split_by_owner
 from conflict.result import MergeResult, Overridden, make_result
 from conflict.revtree import rev_key, winning_leaf
 
@@ -66,26 +71,29 @@ def with_deletions(
     if not live:
         ident = doc_id(ordered)
         return make_result({"_id": ident} if ident else {}, "all-deleted", deleted=True)
-    if len(live) == 1:
-        result = make_result(strip_meta(live[0].body), "single-live-leaf")
+    field, owner, rightful, foreign = split_by_owner(live, ancestor)
+    if len(rightful) == 1:
+        result = make_result(strip_meta(rightful[0].body), "single-live-leaf")
     else:
-        result = merge_live(live, ancestor)
+        result = merge_live(rightful, ancestor)
+    notes = list(result.notes)
+    losses = list(result.overridden)
+    if foreign and field is not None:
+        losses += foreign_losses(foreign, result.body, field, owner)
+        notes.append(f"leaves of another owner not merged: {', '.join(f.rev for f in foreign)}")
     if not dead:
-        return result
-    kept = winning_leaf(live)
-    lost = [
+        return make_result(result.body, result.strategy, losses, notes) if foreign else result
+    kept = winning_leaf(rightful)
+    owner_id = document_owner(result.body, ancestor)
+    losses += [
         Overridden(
             what="_deleted",
             lost_value=True,
             by=f"live edit kept ({kept.rev})",
             lost_rev=leaf.rev,
-            user_id=leaf_user(leaf),
+            user_id=owner_id or leaf_user(leaf),
         )
         for leaf in dead
     ]
-    return make_result(
-        result.body,
-        result.strategy,
-        [*result.overridden, *lost],
-        [*result.notes, f"deletion(s) {', '.join(d.rev for d in dead)} lost to live edits"],
-    )
+    notes.append(f"deletion(s) {', '.join(d.rev for d in dead)} lost to live edits")
+    return make_result(result.body, result.strategy, losses, notes)

@@ -15,13 +15,21 @@ status
     then the last writer. Back-office values come from the leaf with the highest authority
     that carries one.
 
+*office leaf*, *rep leaf*
+    A leaf whose status is past ``submitted`` (or final) was written by the office; a leaf in
+    ``draft`` / ``submitted`` (or with an unknown status) is a rep's. A rep's device cannot set
+    the office's statuses or fields (the gateway refuses it), so whatever a rep leaf holds in
+    an office field is never taken, whatever its timestamps.
+
 back-office fields
     ``confirmed_at``, ``rejection_reason``, ``shipped_at``, ``invoiced_at``: the non-null
-    value of the highest-authority leaf that has one. Per line, ``confirmed_qty`` likewise; and
-    when the merged status is a back-office one (``confirmed``, ``shipped``, ``invoiced``,
-    ``rejected``), ``unit_price`` from the highest-authority such leaf that has the line: past
-    ``submitted`` the price is the back office's. They override whatever the line's own merge
-    chose; a rep's differing value is recorded.
+    value of the highest-authority office leaf that has one, else the ancestor's. Per line,
+    ``confirmed_qty`` likewise (office leaves, else the ancestor's line); and when the merged
+    status is a back-office one (``confirmed``, ``shipped``, ``invoiced``, ``rejected``),
+    ``unit_price`` from the highest-authority such leaf that has the line: past ``submitted``
+    the price is the back office's, and so is ``account_id`` (the account the office
+    confirmed). They override whatever the line's own merge chose; every other non-null value
+    that differs (a rep's, or a second office leaf's diverging ``confirmed_qty``) is recorded.
 
 lines
     Merged by ``line_id`` with each line's ``updated_at`` (:mod:`conflict.keyed`). A deleted
@@ -53,7 +61,7 @@ from typing import Any
 from conflict.common import BOOKKEEPING, finish_body
 from conflict.deletions import with_deletions
 from conflict.errors import UnmergeableError
-from conflict.fields import merge_fields, same
+from conflict.fields import ABSENT, merge_fields, pick_field, same
 from conflict.keyed import Version, group_versions, loss, pick_version
 from conflict.leaf import Leaf, leaf_key, leaf_user, timestamp_key
 from conflict.result import MergeResult, Overridden, make_result
@@ -70,6 +78,8 @@ BACK_OFFICE_LINE_FIELDS = ("confirmed_qty",)
 # Back-office progress that a final status can cut short (worth a record when it does).
 _PROGRESS = frozenset({"confirmed", "shipped", "invoiced"})
 _OWN_RULES = frozenset({"lines", "status", "submitted_at", "total", *BACK_OFFICE_FIELDS})
+#: Statuses a rep's device writes; a leaf in any other (known) status is the office's.
+REP_STATUSES = frozenset({"draft", "submitted"})
 
 Authority = tuple[int, tuple[tuple[datetime, str], tuple[int, str]]]
 
@@ -105,34 +115,60 @@ def _merge_status(
     return status, losses
 
 
-def _back_office_value(leaves: Sequence[Leaf], name: str) -> tuple[Any, Leaf | None]:
-    holders = [leaf for leaf in leaves if leaf.body.get(name) is not None]
-    if not holders:
-        return None, None
-    source = max(holders, key=authority)
-    return source.body[name], source
+def is_office_leaf(leaf: Leaf) -> bool:
+    """Whether the leaf's status is one only the office sets (see the module docstring)."""
+    status = leaf.body.get("status")
+    return status_rank(status) >= 0 and status not in REP_STATUSES
+
+
+def _back_office_value(
+    leaves: Sequence[Leaf], name: str, ancestor: Mapping[str, Any] | None
+) -> tuple[Any, str | None]:
+    """The office's value of ``name`` and where it came from (a revision, "ancestor", None)."""
+    holders = [leaf for leaf in leaves if is_office_leaf(leaf) and leaf.body.get(name) is not None]
+    if holders:
+        source = max(holders, key=authority)
+        return source.body[name], source.rev
+    if ancestor is not None and ancestor.get(name) is not None:
+        return ancestor[name], "ancestor"
+    return None, None
 
 
 def _overlay(
     line: dict[str, Any],
     name: str,
+    versions: Sequence[Version],
     sources: Sequence[Version],
     ancestor_line: Mapping[str, Any] | None,
     what: str,
+    *,
+    office_only: bool,
 ) -> list[Overridden]:
-    """Put the highest-authority non-null ``name`` of ``sources`` on ``line``; report what lost."""
+    """Put the highest-authority non-null ``name`` of ``sources`` (else the ancestor's line's)
+    on ``line``; report every other non-null value of ``versions`` that lost. With
+    ``office_only`` a value nobody in ``sources`` set is cleared (a rep never sets it)."""
     holders = [v for v in sources if v.item is not None and v.item.get(name) is not None]
-    if not holders:
+    if holders:
+        source = max(holders, key=lambda v: authority(v.leaf))
+        value = source.item[name] if source.item is not None else None
+        by = f"back office ({source.leaf.rev})"
+    elif ancestor_line is not None and ancestor_line.get(name) is not None:
+        value, by = ancestor_line[name], "back office (ancestor)"
+    elif line.get(name) is None or not office_only:
         return []
-    source = max(holders, key=lambda v: authority(v.leaf))
-    value = source.item[name] if source.item is not None else None
-    previous = line.get(name)
+    else:
+        value, by = None, "back office (not set)"
     line[name] = value
-    if previous is None or same(previous, value):
-        return []
-    if ancestor_line is not None and same(previous, ancestor_line.get(name)):
-        return []
-    return [Overridden(f"{what}.{name}", previous, f"back office ({source.leaf.rev})")]
+    base = ancestor_line.get(name) if ancestor_line is not None else None
+    losses: list[Overridden] = []
+    for version in versions:
+        other = version.item.get(name) if version.item is not None else None
+        if other is None or same(other, value) or (base is not None and same(other, base)):
+            continue
+        losses.append(
+            Overridden(f"{what}.{name}", other, by, version.leaf.rev, leaf_user(version.leaf))
+        )
+    return losses
 
 
 def _merge_lines(
@@ -153,17 +189,17 @@ def _merge_lines(
         losses += [loss("lines", rid, v, by) for v in losers]
         line = dict(item)
         what = f"lines[{rid}]"
-        # The user behind a lost back-office-owned value is the leaf whose line won the
-        # line merge (that is whose value got replaced).
-        user = leaf_user(winner.leaf) if winner else None
-        rev = winner.leaf.rev if winner else ""
-        extra = _overlay(line, "confirmed_qty", versions, ancestor_line, what)
+        office = [v for v in versions if is_office_leaf(v.leaf)]
+        losses += _overlay(
+            line, "confirmed_qty", versions, office, ancestor_line, what, office_only=True
+        )
         if status in BACK_OFFICE_STATUSES:
             past_submitted = [
                 v for v in versions if v.leaf.body.get("status") in BACK_OFFICE_STATUSES
             ]
-            extra += _overlay(line, "unit_price", past_submitted, ancestor_line, what)
-        losses += [Overridden(o.what, o.lost_value, o.by, rev, user) for o in extra]
+            losses += _overlay(
+                line, "unit_price", versions, past_submitted, ancestor_line, what, office_only=False
+            )
         merged.append(line)
     return merged, losses
 
@@ -173,22 +209,43 @@ def _earliest_submitted_at(leaves: Sequence[Leaf]) -> Any:
     return min(stamps, key=timestamp_key) if stamps else None
 
 
+def _office_fields(status: Any) -> tuple[str, ...]:
+    if status in BACK_OFFICE_STATUSES:
+        return (*BACK_OFFICE_FIELDS, "account_id")  # the account the office confirmed
+    return BACK_OFFICE_FIELDS
+
+
 def _merge_live(leaves: Sequence[Leaf], ancestor: Mapping[str, Any] | None) -> MergeResult:
-    fields, losses = merge_fields(leaves, ancestor, skip=_OWN_RULES | BOOKKEEPING)
     status, lost_status = _merge_status(leaves, ancestor)
+    office_fields = _office_fields(status)
+    fields, losses = merge_fields(
+        leaves, ancestor, skip=_OWN_RULES | BOOKKEEPING | {*office_fields}
+    )
     lines, lost_lines = _merge_lines(leaves, ancestor, status)
     losses += lost_status + lost_lines
     if status is not None:
         fields["status"] = status
-    for name in BACK_OFFICE_FIELDS:
-        value, source = _back_office_value(leaves, name)
+    for name in office_fields:
+        value, source = _back_office_value(leaves, name, ancestor)
         if source is None:
-            continue
-        fields[name] = value
+            if name == "account_id":  # no office leaf holds one: as a plain field
+                value, lost_here = pick_field(name, leaves, ancestor)
+                if value is not ABSENT:
+                    fields[name] = value
+                losses += lost_here
+                continue
+            if any(name in leaf.body for leaf in leaves):
+                fields[name] = None  # a rep's leaf never sets it (module docstring)
+            source = "not set"
+        else:
+            fields[name] = value
+        base = ancestor.get(name) if ancestor is not None else None
         losses += [
-            Overridden(name, other, f"back office ({source.rev})", leaf.rev, leaf_user(leaf))
+            Overridden(name, other, f"back office ({source})", leaf.rev, leaf_user(leaf))
             for leaf in leaves
-            if (other := leaf.body.get(name)) is not None and not same(other, value)
+            if (other := leaf.body.get(name)) is not None
+            and not same(other, value)
+            and not (base is not None and same(other, base))
         ]
     submitted_at = _earliest_submitted_at(leaves)
     if submitted_at is not None:

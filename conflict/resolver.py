@@ -6,10 +6,14 @@ gateway. For one document (:meth:`Resolver.resolve`):
 
 1. read every leaf (``open_revs=all&revs=true``); fewer than two live leaves: nothing to do
    (a document whose losing leaves are our tombstones is resolved);
-2. the common ancestor of the live leaves' histories, and its body when CouchDB still has it
-   (``None`` once compacted, or when the histories share nothing);
-3. :func:`conflict.plan.resolution_plan`; attachments the winner does not hold are fetched
-   from the leaf that has them and sent inline;
+2. the base to merge against (:func:`conflict.ancestry.merge_base`: the common ancestor of the
+   live leaves' histories, seeing through branches an earlier merge absorbed), and its body
+   when CouchDB still has it (``None`` once compacted, or when the histories share nothing);
+3. :func:`conflict.fallback.safe_plan`: the merge, validated; a leaf that cannot be merged
+   (implausible revision, invalid body, a merge that fails or does not validate) is recorded
+   and closed and the shared winner kept, so no conflict makes the resolver fail for ever;
+   attachments the winner does not hold are fetched from the leaf that has them and sent
+   inline;
 4. the conflict_record in the ops db (:mod:`conflict.records`; 409 = already written), then
    a notification in the rep db of each user whose change was overridden, then
    ``on_resolved(record)`` (sync or async; errors logged), then the plan's documents in ONE
@@ -45,11 +49,12 @@ from typing import Any, Protocol
 
 import structlog
 
+from conflict.ancestry import merge_base
 from conflict.errors import ConflictError
+from conflict.fallback import safe_plan
 from conflict.leaf import Leaf
-from conflict.plan import ResolutionPlan, resolution_plan
+from conflict.plan import ResolutionPlan
 from conflict.records import conflict_record, overridden_notification
-from conflict.revtree import common_ancestor
 from conflict.store import ConflictStore
 from mobile_schema import utc_now
 
@@ -163,9 +168,9 @@ class Resolver:
         live = [leaf for leaf in leaves if not leaf.deleted]
         if len(live) < 2:
             return None
-        ancestor_rev = common_ancestor([leaf.history for leaf in live])
+        ancestor_rev = merge_base(leaves)
         ancestor = await self.store.get_rev(db, doc_id, ancestor_rev) if ancestor_rev else None
-        plan = resolution_plan(leaves, ancestor)
+        plan = safe_plan(leaves, ancestor)
         if plan.merged_rev is None:
             return None
         now = self.clock()

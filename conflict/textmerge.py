@@ -1,36 +1,59 @@
 """Line-based text merges that never drop what someone typed.
 
 Texts are split on ``"\\n"`` (so a trailing newline is an empty last line and joins back
-exactly).
+exactly; a ``"\\r"`` of a CRLF text stays at the end of its line).
 
-:func:`merge3` is a diff3 three-way merge built on :mod:`difflib`: regions where both sides still
-match the ancestor are kept; a region changed on one side only takes that side; a region changed
-the same way on both takes it once; in a region both changed, the two sides' edits (against the
-ancestor) are applied together where they do not overlap; where they overlap (a *clash*) both
-versions of that stretch are kept: the first side's lines, then the second's — unless one
-side's lines already appear as a block inside the other's, which is then taken alone (that
-keeps a merge of a merged text with one of its inputs unchanged). Several sides fold left:
-``merge3(a, merge3(a, t1, t2), t3)``.
+:func:`merge_many` (and :func:`merge3`, its two-sided case) is an N-way diff3 against the
+common ancestor. Each side is aligned with the ancestor (:mod:`difflib`, no junk heuristic),
+which says, for every ancestor line, whether that side kept it, and for every *gap* (before
+ancestor line ``i``, or after the last), which lines that side inserted there (a changed line
+is its deletion plus an insertion in the gap before it). The merge applies every side's edits
+at once, all against the ancestor:
+
+- an ancestor line stays only when every side kept it: a deletion by any side wins over the
+  sides that left the line alone (and a changed line is a deletion plus the new text, so the
+  new text is what stays);
+- in each gap, what the sides inserted there: equal insertions once; an insertion that already
+  appears as a block inside another side's insertion at that gap is not repeated; otherwise
+  (a *clash*) each side's lines, in the order the sides were given.
+
+So every line a side inserted is in the result, every ancestor line a side deleted is gone,
+and a side identical to the ancestor changes nothing (``merge3(a, b, a) == b``). All sides are
+merged against the ancestor at once, so with three or more sides nothing depends on a fold.
+What this cannot give is idempotence through a lossy alignment: merging a merged text ``M``
+again with one of its inputs against the *old* ancestor may align repeated lines differently
+(``"ok"`` inserted by one side and ``"ok"`` kept from the ancestor look the same). The
+resolver avoids that by merging against the better base, the branch ``M`` absorbed
+(:func:`conflict.ancestry.merge_base`), where the input is unchanged and the merge is ``M``.
 
 :func:`keep_all` is the merge without an ancestor: distinct texts, in the given order, joined by
-:data:`SEPARATOR` on a line of its own with a blank line either side; a text whose lines already
+:data:`SEPARATOR` on a line of its own with a blank line either side, in the texts' own line
+ending (CRLF when every text that has a line break uses CRLF); a text whose lines already
 appear as a block inside another kept text is not repeated.
+
+:func:`fit` cuts a merged text that would exceed a length bound at a line boundary and says
+what was cut (the visit note merge puts that in the conflict record; see
+:mod:`conflict.visit_notes`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 #: The line that separates two versions of a text kept side by side.
 SEPARATOR = "------ merged: another version of this text ------"
 
+_TRAILING_BREAKS = re.compile(r"(?:\r?\n)+\Z")
+_NEAR = 2_000  # how far back fit() looks for a line break, then a space, to cut at
+
 
 @dataclass(frozen=True)
 class TextMerge:
     text: str
-    clashes: int  # regions changed differently on both sides (both kept)
+    clashes: int  # gaps where sides inserted different lines (all kept)
 
 
 def _lines(text: str) -> list[str]:
@@ -45,141 +68,79 @@ def contains_block(big: Sequence[str], small: Sequence[str]) -> bool:
     return any(list(big[i : i + n]) == list(small) for i in range(len(big) - n + 1))
 
 
-def _sync_regions(
-    base: Sequence[str], a: Sequence[str], b: Sequence[str]
-) -> Iterator[tuple[int, int, int, int, int, int]]:
-    """Regions ``(base_start, base_end, a_start, a_end, b_start, b_end)`` equal in all three."""
-    amatches = SequenceMatcher(None, base, a, autojunk=False).get_matching_blocks()
-    bmatches = SequenceMatcher(None, base, b, autojunk=False).get_matching_blocks()
-    ia = ib = 0
-    while ia < len(amatches) and ib < len(bmatches):
-        abase, amatch, alen = amatches[ia]
-        bbase, bmatch, blen = bmatches[ib]
-        start = max(abase, bbase)
-        end = min(abase + alen, bbase + blen)
-        if start < end:
-            asub = amatch + (start - abase)
-            bsub = bmatch + (start - bbase)
-            yield (start, end, asub, asub + end - start, bsub, bsub + end - start)
-        if abase + alen < bbase + blen:
-            ia += 1
-        else:
-            ib += 1
-    yield (len(base), len(base), len(a), len(a), len(b), len(b))
+@dataclass(frozen=True)
+class _Alignment:
+    kept: list[bool]  # per ancestor line
+    inserted: list[list[str]]  # per gap: len(ancestor) + 1
 
 
-# An edit of one side, in the ancestor's coordinates: replace base[start:end] by ``lines``
-# (start == end: an insertion before base[start]).
-_Edit = tuple[int, int, list[str], int]  # start, end, lines, side (0 first, 1 second)
-
-
-def _edits(base: Sequence[str], side: Sequence[str], tag: int) -> list[_Edit]:
+def _align(base: Sequence[str], side: Sequence[str]) -> _Alignment:
+    kept = [True] * len(base)
+    inserted: list[list[str]] = [[] for _ in range(len(base) + 1)]
     matcher = SequenceMatcher(None, base, side, autojunk=False)
-    return [
-        (i1, i2, list(side[j1:j2]), tag)
-        for op, i1, i2, j1, j2 in matcher.get_opcodes()
-        if op != "equal"
-    ]
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            continue
+        for i in range(i1, i2):
+            kept[i] = False
+        inserted[i1] += side[j1:j2]
+    return _Alignment(kept, inserted)
 
 
-def _overlap(e: _Edit, f: _Edit) -> bool:
-    (a1, a2), (b1, b2) = e[:2], f[:2]
-    if a1 == a2 and b1 == b2:
-        return a1 == b1  # two insertions at one place: which goes first is a real clash
-    if a1 == a2:
-        return b1 < a1 < b2
-    if b1 == b2:
-        return a1 < b1 < a2
-    return a1 < b2 and b1 < a2
-
-
-def _apply(base: Sequence[str], lo: int, hi: int, edits: Sequence[_Edit]) -> list[str]:
+def _union_of_blocks(blocks: Sequence[list[str]]) -> tuple[list[str], bool]:
+    """The lines of every block, a block inside another not repeated; whether it clashed."""
+    distinct: list[list[str]] = []
+    for block in blocks:
+        if block and block not in distinct:
+            distinct.append(block)
+    biggest_first = sorted(range(len(distinct)), key=lambda i: (-len(distinct[i]), i))
+    kept: list[int] = []
+    for i in biggest_first:
+        if not any(contains_block(distinct[k], distinct[i]) for k in kept):
+            kept.append(i)
     out: list[str] = []
-    pos = lo
-    for start, end, lines, _ in sorted(edits, key=lambda e: (e[0], e[1])):
-        out += base[pos:start]
+    for i in sorted(kept):
+        out += distinct[i]
+    return out, len(kept) > 1
+
+
+def _merge_lines(base: Sequence[str], sides: Sequence[Sequence[str]]) -> tuple[list[str], int]:
+    alignments = [_align(base, side) for side in sides]
+    out: list[str] = []
+    clashes = 0
+    for gap in range(len(base) + 1):
+        lines, clashed = _union_of_blocks([a.inserted[gap] for a in alignments])
         out += lines
-        pos = end
-    return out + list(base[pos:hi])
-
-
-def _settle(
-    base: Sequence[str], first: Sequence[str], second: Sequence[str]
-) -> tuple[list[str], int]:
-    """A region both sides changed: apply each side's edits where they do not overlap; where
-    they do, keep both versions of that stretch (unless one contains the other)."""
-    edits = sorted(_edits(base, first, 0) + _edits(base, second, 1), key=lambda e: (e[0], e[1]))
-    clusters: list[list[_Edit]] = []
-    for edit in edits:
-        if clusters and any(_overlap(edit, other) for other in clusters[-1]):
-            clusters[-1].append(edit)
-        else:
-            clusters.append([edit])
-    out: list[str] = []
-    clashes = 0
-    pos = 0
-    for cluster in clusters:
-        lo = min(e[0] for e in cluster)
-        hi = max(e[1] for e in cluster)
-        out += base[pos:lo]
-        mine = _apply(base, lo, hi, [e for e in cluster if e[3] == 0])
-        theirs = _apply(base, lo, hi, [e for e in cluster if e[3] == 1])
-        sides = {e[3] for e in cluster}
-        if sides == {0} or mine == theirs:
-            out += mine
-        elif sides == {1}:
-            out += theirs
-        elif contains_block(mine, theirs):
-            out += mine
-        elif contains_block(theirs, mine):
-            out += theirs
-        else:
-            clashes += 1
-            out += mine + theirs
-        pos = hi
-    return out + list(base[pos:]), clashes
-
-
-def _merge_lines(base: Sequence[str], a: Sequence[str], b: Sequence[str]) -> tuple[list[str], int]:
-    out: list[str] = []
-    clashes = 0
-    iz = ia = ib = 0
-    for zstart, zend, astart, aend, bstart, bend in _sync_regions(base, a, b):
-        achunk, bchunk, zchunk = list(a[ia:astart]), list(b[ib:bstart]), list(base[iz:zstart])
-        if achunk or bchunk:
-            if achunk == bchunk or bchunk == zchunk:
-                out += achunk
-            elif achunk == zchunk:
-                out += bchunk
-            elif contains_block(achunk, bchunk):
-                out += achunk
-            elif contains_block(bchunk, achunk):
-                out += bchunk
-            else:
-                lines, found = _settle(zchunk, achunk, bchunk)
-                clashes += found
-                out += lines
-        out += base[zstart:zend]
-        iz, ia, ib = zend, aend, bend
+        clashes += clashed
+        if gap < len(base) and all(a.kept[gap] for a in alignments):
+            out.append(base[gap])
     return out, clashes
 
 
 def merge3(ancestor: str, first: str, second: str) -> TextMerge:
     """Three-way merge of two descendants of ``ancestor``; a clash keeps ``first``, then
     ``second``."""
-    lines, clashes = _merge_lines(_lines(ancestor), _lines(first), _lines(second))
-    return TextMerge("\n".join(lines), clashes)
+    return merge_many(ancestor, [first, second])
 
 
 def merge_many(ancestor: str, texts: Sequence[str]) -> TextMerge:
-    """Fold :func:`merge3` over ``texts`` in the given order."""
+    """N-way merge of ``texts`` (descendants of ``ancestor``); clashes keep the given order."""
     if not texts:
         return TextMerge(ancestor, 0)
-    text, clashes = texts[0], 0
-    for other in texts[1:]:
-        step = merge3(ancestor, text, other)
-        text, clashes = step.text, clashes + step.clashes
-    return TextMerge(text, clashes)
+    lines, clashes = _merge_lines(_lines(ancestor), [_lines(t) for t in texts])
+    return TextMerge("\n".join(lines), clashes)
+
+
+def line_ending(texts: Sequence[str]) -> str:
+    """``"\\r\\n"`` when every text with a line break breaks its lines with CRLF, else ``"\\n"``."""
+    broken = [t for t in texts if "\n" in t]
+    if broken and all(t.count("\n") == t.count("\r\n") for t in broken):
+        return "\r\n"
+    return "\n"
+
+
+def _without_trailing_breaks(text: str) -> str:
+    return _TRAILING_BREAKS.sub("", text)
 
 
 def keep_all(texts: Sequence[str]) -> str:
@@ -192,13 +153,14 @@ def keep_all(texts: Sequence[str]) -> str:
     for text in texts:
         if text not in distinct:
             distinct.append(text)
-    blocks = [_lines(t.rstrip("\n")) for t in distinct]
+    trimmed = [_without_trailing_breaks(t) for t in distinct]
+    blocks = [_lines(t) for t in trimmed]
     biggest_first = sorted(
         range(len(distinct)), key=lambda i: (-len(blocks[i]), -len(distinct[i]), i)
     )
     kept: list[int] = []
     for i in biggest_first:
-        if not distinct[i].strip("\n"):
+        if not trimmed[i].strip("\r\n"):
             continue
         if not any(contains_block(_lines(distinct[k]), blocks[i]) for k in kept):
             kept.append(i)
@@ -206,4 +168,34 @@ def keep_all(texts: Sequence[str]) -> str:
         return max(distinct, key=lambda t: (len(t), t), default="")
     if len(kept) == 1:
         return distinct[kept[0]]
-    return f"\n\n{SEPARATOR}\n\n".join(distinct[i].rstrip("\n") for i in sorted(kept))
+    nl = line_ending([distinct[i] for i in kept])
+    return f"{nl}{nl}{SEPARATOR}{nl}{nl}".join(trimmed[i] for i in sorted(kept))
+
+
+def overflow_marker(cut: int) -> str:
+    """The last line of a text :func:`fit` had to cut (``cut``: characters moved out)."""
+    return f"------ merged: {cut} more characters are in the conflict record ------"
+
+
+def fit(text: str, limit: int) -> tuple[str, str]:
+    """``(kept, rest)``: ``text`` itself and ``""`` when it is within ``limit`` characters;
+    otherwise its head, cut after a line break (or a space) near the bound and ended by
+    :func:`overflow_marker` on a line of its own, within ``limit``, and the rest: the head and
+    the rest joined are ``text``."""
+    if len(text) <= limit:
+        return text, ""
+    nl = line_ending([text])
+    # the marker's number has at most as many digits as the text's length
+    room = limit - len(overflow_marker(len(text))) - len(nl)
+    head = text[:room]
+    # whole lines when a line break is near; else whole words; else exactly at the bound
+    cut_at = head.rfind("\n") + 1
+    if room - cut_at > _NEAR:
+        cut_at = max(head.rfind(" "), head.rfind("\t")) + 1
+    if room - cut_at > _NEAR:
+        cut_at = room
+        if text[cut_at - 1 : cut_at + 1] == "\r\n":
+            cut_at -= 1  # do not split a CRLF
+    kept, rest = text[:cut_at], text[cut_at:]
+    sep = "" if kept.endswith("\n") or not kept else nl
+    return f"{kept}{sep}{overflow_marker(len(rest))}", rest

@@ -11,6 +11,13 @@ Rules, applied to the live leaves (deletions: see :mod:`conflict.deletions`):
     text never appears in ``overridden``; ``notes`` says when both versions were kept.
     "Oldest writer first" is the order of ``(updated_at, revision id)``.
 
+    Overflow: a merged text longer than the note's bound (``LongText``, 20,000 characters:
+    two long texts kept side by side) is cut after its last whole line that fits, and ends with
+    a line saying how many characters were moved (:func:`conflict.textmerge.fit`); the rest,
+    word for word, is an ``overridden`` entry of the conflict record (``what`` = ``text``,
+    ``lost_value`` = the rest, ``by`` = the limit), so the author is told and every word is in
+    the note or its record. The merged note always validates.
+
 ``checklist``
     Merged by ``item_id`` with each item's ``updated_at``, ties by revision id
     (:mod:`conflict.keyed`); with the ancestor, an item a leaf removed and nobody changed stays
@@ -34,9 +41,10 @@ from conflict.common import BOOKKEEPING, finish_body
 from conflict.deletions import with_deletions
 from conflict.fields import merge_fields
 from conflict.keyed import merge_keyed
-from conflict.leaf import Leaf, leaf_key
-from conflict.result import MergeResult, make_result
-from conflict.textmerge import keep_all, merge_many
+from conflict.leaf import Leaf, leaf_key, leaf_user
+from conflict.result import MergeResult, Overridden, make_result
+from conflict.textmerge import fit, keep_all, merge_many
+from mobile_schema.fields import MAX_TEXT
 
 _OWN_RULES = frozenset({"text", "checklist"})
 
@@ -63,11 +71,24 @@ def _merge_text(
     return text, notes
 
 
+def _fit_text(text: str, leaves: Sequence[Leaf]) -> tuple[str, list[Overridden], list[str]]:
+    kept, rest = fit(text, MAX_TEXT)
+    if not rest:
+        return text, [], []
+    newest = max(leaves, key=leaf_key)  # texts are kept oldest first: the cut tail is newest
+    by = f"text limit ({MAX_TEXT} characters): the rest is kept here"
+    lost = Overridden("text", rest, by, newest.rev, leaf_user(newest))
+    return kept, [lost], [f"text: {len(rest)} characters over the limit moved to the record"]
+
+
 def _merge_live(leaves: Sequence[Leaf], ancestor: Mapping[str, Any] | None) -> MergeResult:
     fields, losses = merge_fields(leaves, ancestor, skip=_OWN_RULES | BOOKKEEPING)
     notes: list[str] = []
     if any("text" in leaf.body for leaf in leaves):
-        fields["text"], notes = _merge_text(leaves, ancestor)
+        text, notes = _merge_text(leaves, ancestor)
+        fields["text"], cut, more = _fit_text(text, leaves)
+        losses += cut
+        notes += more
     if any("checklist" in leaf.body for leaf in leaves):
         fields["checklist"], lost_items = merge_keyed(
             leaves, "checklist", "item_id", ancestor, _no_item

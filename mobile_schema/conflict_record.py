@@ -9,8 +9,12 @@ conflict_record (schema 1)::
      "user_ids": ["alice"], ...common fields}
 
 ``leaves`` are the revision ids that were in conflict (at least two); ``merged_rev`` is the
-revision the resolver wrote. ``strategy`` is a lower-case name chosen by the conflict package
-(e.g. ``order_merge``, ``visit_note_merge``, ``last_writer_wins``). ``overridden`` lists every
+revision the resolver wrote, or the one it kept (strategy ``kept_shared_winner``). Both take
+any generation up to 16 digits (:data:`RecordRevId`): a record must be able to name a leaf of
+an implausible generation that the resolver refused to merge. ``overridden[].lost_value`` may
+hold the tail of a visit note cut at its length bound (``what`` = ``text``). ``strategy`` is
+a lower-case name chosen by the conflict package (e.g. ``order_merge``, ``visit_note_merge``,
+``last_writer``, ``kept_shared_winner``). ``overridden`` lists every
 value that lost (``lost_value`` is any JSON value; ``by`` is who won: a user id or a role);
 ``user_ids`` are the people to tell.
 """
@@ -19,14 +23,21 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, JsonValue, StringConstraints
+from pydantic import BeforeValidator, Field, JsonValue, StringConstraints
 
 from mobile_schema.base import Document, Strict
-from mobile_schema.fields import KindName, RevId, UserId, fail
+from mobile_schema.fields import KindName, UserId, fail, regex_check
 from mobile_schema.ids import TYPE_PATTERN, split_id
 
 MAX_LEAVES = 1_000
 MAX_OVERRIDDEN = 1_000
+RECORD_REV_PATTERN = r"^[1-9][0-9]{0,15}-[0-9A-Za-z]{1,128}$"
+#: A revision id as a record names it: like a document's ``_rev``, with a wider generation.
+RecordRevId = Annotated[
+    str,
+    StringConstraints(pattern=RECORD_REV_PATTERN),
+    BeforeValidator(regex_check(RECORD_REV_PATTERN, 'a revision id like "3-a1b2c3"')),
+]
 
 
 class Overridden(Strict):
@@ -45,8 +56,8 @@ class ConflictRecord(Document):
     schema_version: Literal[1]
     doc_id: Annotated[str, StringConstraints(min_length=3, max_length=200)]
     doc_type: Annotated[str, StringConstraints(pattern=TYPE_PATTERN)]
-    leaves: list[RevId] = Field(min_length=2, max_length=MAX_LEAVES)
-    merged_rev: RevId
+    leaves: list[RecordRevId] = Field(min_length=2, max_length=MAX_LEAVES)
+    merged_rev: RecordRevId
     strategy: KindName
     overridden: list[Overridden] = Field(default_factory=list, max_length=MAX_OVERRIDDEN)
     user_ids: list[UserId] = Field(default_factory=list, max_length=MAX_LEAVES)

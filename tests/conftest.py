@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from sync_gateway.couch import CouchClient
 from sync_gateway.couch.embedded import EmbeddedCouch
@@ -23,6 +24,13 @@ from sync_gateway.settings import REPO_ROOT
 pytest_plugins = ["support.browser"]
 
 _counter = itertools.count(1)
+
+# Hypothesis budgets: the suite runs each property without a fixed budget at hypothesis'
+# default (100 examples, what CI affords); a longer local run: --hypothesis-profile=long, or
+# FIELDSYNC_HYPOTHESIS_PROFILE=long (e.g. with make test); add --timeout=0 on a busy machine.
+settings.register_profile("long", max_examples=2_000, deadline=None)
+if os.environ.get("FIELDSYNC_HYPOTHESIS_PROFILE"):
+    settings.load_profile(os.environ["FIELDSYNC_HYPOTHESIS_PROFILE"])
 
 
 @pytest.fixture(scope="session")

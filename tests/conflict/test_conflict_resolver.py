@@ -395,3 +395,31 @@ async def test_records_are_listed_newest_first_with_filters(
     assert [r["_id"] for r in page] == ["conflict_record:r3", "conflict_record:r2"]
     last = page[-1]
     assert await ids(before=(last["updated_at"], last["_id"]), limit=2) == ["r1", "r0"]
+
+
+async def test_an_implausible_generation_is_closed_and_the_shared_winner_kept(
+    couch: CouchClient, dbs: Databases, store: CouchConflictStore
+) -> None:
+    """
+    1-base ── 2-phone (alice's order, qty 2)        999999999-cafe02 (qty 200, unrelated)
+
+    A child of 999999999-... would be generation 10^9, no valid revision id: the resolver
+    closes that leaf, records it, keeps 2-phone, and a second pass finds nothing to do.
+    """
+    absurd = "999999999-cafe02"
+    await write(
+        couch,
+        dbs.orders,
+        with_history(order([line("l1", 1, T0)], T0), B0),
+        with_history(order([line("l1", 2, T1)], T1), A2, B0),
+        with_history(order([line("l1", 200, T2)], T2), absurd),
+    )
+    (done,) = await resolver(store, dbs).run_once()
+    assert done.merged_rev == A2 and done.record["strategy"] == "kept_shared_winner"
+    (leaf,) = await live_leaves(couch, dbs.orders, "order:o-1")
+    assert leaf["_rev"] == A2 and leaf["lines"][0]["qty"] == 2
+    record = await couch.get(dbs.ops, record_id("order:o-1", A2))
+    ConflictRecord.model_validate(record)
+    assert absurd in record["leaves"] and record["user_ids"] == ["alice"]
+    assert any(o["what"] == "lines" for o in record["overridden"])
+    assert await resolver(store, dbs).sweep() == []
