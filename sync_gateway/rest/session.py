@@ -44,9 +44,9 @@ MAX_SIGN_IN_BYTES = 16_000
 async def session(request: Request) -> Response:
     """``/sync/_session``: sign in (POST), who is signed in (GET), sign out (DELETE)."""
     runtime: Runtime = request.app.state.runtime
-    if runtime.extras.get("authenticator") is None:
+    authenticator = runtime.extras.get("authenticator")
+    if not isinstance(authenticator, Authenticator):
         return couch_error(503, "service_unavailable", "the service is starting; retry shortly")
-    authenticator: Authenticator = runtime.extras["authenticator"]
     try:
         if request.method == "POST":
             return await _sign_in(request, runtime, authenticator)

@@ -102,6 +102,28 @@ async def test_token_sign_in_pull_and_push_an_order(
     await wait_until(lambda: in_fs_orders(app_world, "order:pwa-1"), timeout=30)
 
 
+async def test_basic_sign_in_for_apps_that_only_do_basic(
+    app_world: World, page: Any, app_origin: AppOrigin
+) -> None:
+    alice = app_world.users["alice"]
+    await app_world.couch.put(app_world.dbs.rep("alice"), sample("product", _id="product:B1"))
+    await open_app(page, app_origin)
+    result = await page.evaluate(
+        """async ([syncUrl, password, order]) => {
+          const remote = new PouchDB(syncUrl,
+            {skip_setup: true, auth: {username: 'alice', password}});
+          const local = new PouchDB('basic-app');
+          const pulled = await local.replicate.from(remote);
+          await local.put(order);
+          const pushed = await local.replicate.to(remote);
+          return [pulled.docs_written, pushed.docs_written];
+        }""",
+        [alice.sync_url, alice.password, order("basic-1")],
+    )
+    assert result == [1, 1]
+    assert await app_world.couch.get_or_none(app_world.dbs.rep("alice"), "order:basic-1")
+
+
 async def test_local_design_documents_and_a_find_index_never_block_a_push(
     app_world: World, page: Any, app_origin: AppOrigin
 ) -> None:
