@@ -22,6 +22,7 @@ The cookie and when it is accepted are in cookies.py. Sign-in from a browser is 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -30,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .. import metrics
 from ..auth import tokens
 from ..auth.authenticate import Authenticator, Principal
 from ..auth.errors import AuthenticationFailed, NoCredentials
@@ -43,6 +45,14 @@ MAX_SIGN_IN_BYTES = 16_000
 
 async def session(request: Request) -> Response:
     """``/sync/_session``: sign in (POST), who is signed in (GET), sign out (DELETE)."""
+    started = time.perf_counter()
+    response = await _session(request)
+    metrics.REQUESTS.labels("session", str(response.status_code)).inc()
+    metrics.LATENCY.labels("session").observe(time.perf_counter() - started)
+    return response
+
+
+async def _session(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     authenticator = runtime.extras.get("authenticator")
     if not isinstance(authenticator, Authenticator):
