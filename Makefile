@@ -26,8 +26,14 @@ endif
 
 setup: $(BIN)/fieldsync $(EMBED)/node_modules/.installed chromium
 
+# browser and hybrid apps in development: Vite, Ionic / Capacitor live reload, Capacitor iOS and
+# Android, Cordova (README, "Sync for app developers"); set FIELDSYNC_CORS_ORIGINS to change it
+DEV_CORS_ORIGINS := http://localhost:5173,http://localhost:8100,http://localhost:3000,capacitor://localhost,http://localhost,https://localhost
+
 run: setup
-	FIELDSYNC_ADMIN_PASSWORD=$${FIELDSYNC_ADMIN_PASSWORD:-admin-demo} $(BIN)/fieldsync serve --seed-demo
+	FIELDSYNC_ADMIN_PASSWORD=$${FIELDSYNC_ADMIN_PASSWORD:-admin-demo} \
+	FIELDSYNC_CORS_ORIGINS=$${FIELDSYNC_CORS_ORIGINS-$(DEV_CORS_ORIGINS)} \
+	$(BIN)/fieldsync serve --seed-demo
 
 test: setup
 	$(BIN)/pytest

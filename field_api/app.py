@@ -20,6 +20,8 @@ from sync_gateway.activity import ActivityRecorder
 from sync_gateway.couch import CouchClient
 from sync_gateway.databases import ensure_databases
 from sync_gateway.hub import ChangeHub
+from sync_gateway.rest.cors import CorsPolicy
+from sync_gateway.rest.session import routes as session_routes
 from sync_gateway.rest.sync import SyncApp
 from sync_gateway.runtime import Runtime
 from sync_gateway.settings import Settings
@@ -47,11 +49,19 @@ StartupHook = Callable[[Runtime], Awaitable[None]]
 class FieldSyncApp(FastAPI):
     """The API, with ``/sync`` dispatched first and straight to the gateway's own router:
     devices make many small requests, and the API's middleware and route table cost on each
-    (measured in the gateway's profile)."""
+    (measured in the gateway's profile). CORS (when origins are configured) comes before both,
+    so it covers ``/sync`` as well as ``/api``."""
 
-    sync = SyncApp()
+    sync = SyncApp(extra_routes=session_routes)
+    cors: CorsPolicy | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.cors is not None:
+            await self.cors.serve(scope, receive, send, self._dispatch)
+            return
+        await self._dispatch(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if scope["type"] == "http" and (path == "/sync" or path.startswith("/sync/")):
             scope["app"] = self  # handlers find the runtime in request.app.state
@@ -86,6 +96,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         lifespan=lifespan,
     )
     app.state.settings = settings
+    if settings.cors_origins:
+        app.cors = CorsPolicy(settings.cors_origins, settings.cors_max_age_s)
+    app.state.cors = app.cors  # the /sync session checks cookie requests' origins against it
     app.state.startup_hooks = []
     app.state.shutdown_hooks = []
     problems.install(app)

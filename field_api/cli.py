@@ -35,6 +35,8 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"  API docs {base}/docs")
     print(f"  sync     {base}/sync/rep_<user id>  (see GET /api/v1/me)")
     print(f"  database {'external CouchDB' if settings.couchdb_url else 'embedded PouchDB Server'}")
+    origins = ", ".join(settings.cors_origins) or "none (set FIELDSYNC_CORS_ORIGINS)"
+    print(f"  CORS     {origins}")
     if settings.seed_demo:
         from .demo import DEMO_LOGINS
 

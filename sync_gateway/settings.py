@@ -7,11 +7,13 @@ CouchDB with admin credentials in the URL; when it is unset the embedded PouchDB
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,6 +51,26 @@ class Settings(BaseSettings):
     # argon2id cost (argon2-cffi's defaults, RFC 9106 low-memory); lower only for tests
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65_536
+
+    # Browser and hybrid apps (sync_gateway/rest/cors.py, session.py): the exact origins allowed
+    # to call /sync and /api with credentials (comma-separated or a JSON list; empty = no CORS),
+    # how long a browser may cache a preflight, and the SameSite of the /sync session cookie
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_max_age_s: int = Field(default=600, ge=0, le=86_400)  # CouchDB's default
+    session_cookie_samesite: Literal["none", "lax", "strict"] = "none"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                value = json.loads(text)
+            else:
+                value = [part for part in text.split(",") if part.strip()]
+        if not isinstance(value, list):
+            raise ValueError("FIELDSYNC_CORS_ORIGINS is a comma-separated list of origins")
+        return [normalize_origin(str(origin)) for origin in value]
 
     # Gateway limits (413 beyond them)
     max_document_bytes: int = 1_000_000
@@ -99,3 +121,32 @@ class Settings(BaseSettings):
     def public_base(self) -> str:
         """The base URL a device reaches this service at."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalize_origin(origin: str) -> str:
+    """An origin as browsers send it (``scheme://host[:port]``, lower case, no default port),
+    or ValueError saying what is wrong with it. A wildcard is refused: the gateway allows
+    credentials (cookies, Authorization), and ``*`` would let every web site act as whoever
+    is signed in in the browser."""
+    text = origin.strip().rstrip("/")
+    if text == "*" or "*" in text:
+        raise ValueError(
+            "FIELDSYNC_CORS_ORIGINS lists exact origins; '*' is not allowed together with "
+            "credentials (list each app origin, e.g. https://app.example.com)"
+        )
+    parts = urlsplit(text)
+    if not parts.scheme or not parts.netloc or parts.path or parts.query or parts.fragment:
+        raise ValueError(
+            f"{origin!r} is not an origin: write scheme://host[:port] with no path "
+            "(e.g. https://app.example.com, capacitor://localhost)"
+        )
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if parts.username or parts.password or not host:
+        raise ValueError(f"{origin!r} is not an origin: write scheme://host[:port]")
+    port = parts.port
+    if port is None or DEFAULT_PORTS.get(scheme) == port:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"

@@ -5,6 +5,8 @@ Accepted forms::
     Authorization: Bearer <JWT from POST /api/v1/auth/token>
     Authorization: Basic base64("<user id>:<password>")     for replicators that only do Basic
 
+(the ``/sync`` session cookie holds a token and arrives here as ``Bearer <token>``: rest/cookies.py)
+
 This runs for every request of every device, so it is built to be cheap:
 
 - user documents are cached for ``user_ttl_s`` (5 s): disabling a user, a revocation or a role
@@ -157,6 +159,8 @@ class Authenticator:
         valid_after = doc.get("tokens_valid_after")
         if valid_after is not None and claims.iat < float(valid_after):
             raise TokenRevoked()
+        if claims.jti in (doc.get("signed_out") or ()):
+            raise TokenRevoked("signed out; sign in again")
         return principal_of(doc)
 
     async def _fetch(self, user_id: str) -> dict[str, Any] | None:

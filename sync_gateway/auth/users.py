@@ -2,14 +2,15 @@
 
     {"_id": "user:<id>", "type": "user", "id": "<id>", "name": "Ana Rep", "role": "rep",
      "password_hash": "$argon2id$...", "time_zone": "Europe/Lisbon", "active": true,
-     "tokens_valid_after": 1767225600.5 | null,
+     "tokens_valid_after": 1767225600.5 | null, "signed_out": {"<token jti>": <its exp>},
      "created_at": "2026-01-01T00:00:00.000Z", "updated_at": "2026-01-01T00:00:00.000Z"}
 
 Ids follow ``databases.USER_ID_RE`` (so ``rep_<id>`` is a legal database name) and are the user
 name for signing in. Roles: rep, engineer (the field roles, each with a database ``rep_<id>``),
 manager, backoffice, admin. ``tokens_valid_after`` is epoch seconds: every token issued before
-it is refused. Concurrent changes are settled by CouchDB's revision check (409 → re-read, retry),
-and creation by the fixed ``_id``: two creators of one user cannot both win.
+it is refused; so is a token whose ``jti`` is in ``signed_out`` (a signed-out session).
+Concurrent changes are settled by CouchDB's revision check (409 → re-read, retry), and creation
+by the fixed ``_id``: two creators of one user cannot both win.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ ROLES = ("rep", "engineer", "manager", "backoffice", "admin")
 FIELD_ROLES = frozenset({"rep", "engineer"})
 BOOTSTRAP_ADMIN_ID = "admin"
 MAX_RETRIES = 10
+MAX_SIGNED_OUT = 200  # signed-out tokens still unexpired, per user
 PUBLIC_FIELDS = (
     "id",
     "name",
@@ -170,6 +172,22 @@ class UserStore:
         """Refuse every token issued to this user until now."""
         now = time.time()
         return await self.update(user_id, lambda doc: doc.__setitem__("tokens_valid_after", now))
+
+    async def sign_out_token(self, user_id: str, jti: str, expires_at: float) -> dict[str, Any]:
+        """Refuse one token (a ``/sync`` cookie session) from now on, the user's others still
+        work. Kept in ``signed_out`` ({jti: exp}) until it would have expired anyway; past
+        MAX_SIGNED_OUT live entries every token is revoked instead, so the list stays small."""
+        now = time.time()
+
+        def change(doc: dict[str, Any]) -> None:
+            live = {k: v for k, v in (doc.get("signed_out") or {}).items() if float(v) > now}
+            live[jti] = expires_at
+            if len(live) > MAX_SIGNED_OUT:
+                doc["tokens_valid_after"] = now
+                live = {}
+            doc["signed_out"] = live
+
+        return await self.update(user_id, change)
 
     async def set_active(self, user_id: str, active: bool) -> dict[str, Any]:
         return await self.update(user_id, lambda doc: doc.__setitem__("active", active))

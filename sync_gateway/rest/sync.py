@@ -1,14 +1,16 @@
 """``/sync``: the CouchDB replication protocol, served to devices for their own database only.
 
-Every request is authenticated (Bearer token or Basic), limited to ``rep_<own id>``, reduced to
-what a replicator needs, and forwarded to CouchDB with the gateway's credentials. Errors use
-CouchDB's ``{"error", "reason"}`` body so replicators understand them; while CouchDB is down the
-answer is ``503`` with ``Retry-After``.
+Every request is authenticated (Bearer token, Basic, or the session cookie of session.py),
+limited to ``rep_<own id>``, reduced to what a replicator needs, and forwarded to CouchDB with
+the gateway's credentials. Errors use CouchDB's ``{"error", "reason"}`` body so replicators
+understand them; while CouchDB is down the answer is ``503`` with ``Retry-After``.
 
     GET  /sync/                               server root
+    GET|POST|DELETE /sync/_session            cookie sessions (session.py)
     GET  /sync/{db}                           database info (PUT: 412 exists; nothing else)
     GET|POST /sync/{db}/_changes              feeds.py
-    POST /sync/{db}/_revs_diff | _bulk_get    validated, forwarded, streamed back
+    POST /sync/{db}/_revs_diff | _bulk_get    validated, forwarded, streamed back; _revs_diff
+                                              never asks for the device's own _design/ docs
     POST /sync/{db}/_bulk_docs                screened per document (writes.py), rest stored
     GET|POST /sync/{db}/_all_docs             paged, design documents hidden
     POST /sync/{db}/_ensure_full_commit       answered here (CouchDB 3 commits every write)
@@ -21,14 +23,14 @@ Devices may send ``X-Device-Id`` so their pulls and pushes are recorded per devi
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route, Router
+from starlette.routing import BaseRoute, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from .. import metrics
@@ -37,6 +39,7 @@ from ..couch.client import RawResponse, segment
 from ..feeds import FeedRequest, FeedRequestError, Feeds
 from ..runtime import Runtime
 from ..writes import REV_RE, merge_results, screen
+from .cookies import CookieRefused, credentials
 from .encoding import BodyError, gzip_bytes, gzip_stream, read_body, read_json, wants_gzip
 
 JSON = "application/json"
@@ -192,9 +195,11 @@ async def _authorize(request: Request, needs_db: bool) -> SyncContext:
         raise GatewayError(503, "service_unavailable", "the database is restarting; retry shortly")
     authenticator: Any = runtime.extras["authenticator"]
     try:
-        principal = await authenticator.authenticate(request.headers.get("authorization"))
+        principal = await authenticator.authenticate(credentials(request))
     except AuthenticationFailed as exc:
         raise GatewayError(401, "unauthorized", str(exc)) from exc
+    except CookieRefused as exc:
+        raise GatewayError(403, "forbidden", str(exc)) from exc
     db = request.path_params.get("db", "")
     if needs_db:
         own = runtime.dbs.rep(principal.user_id) if principal.role in ("rep", "engineer") else None
@@ -248,14 +253,6 @@ async def server_root(request: Request) -> Response:
             "vendor": {"name": "fieldsync sync gateway"},
             "features": ["access-ready"],
         },
-    )
-
-
-@endpoint("session", needs_db=False)
-async def session(request: Request, ctx: SyncContext) -> Response:
-    """What CouchDB's ``_session`` says about the caller; some clients ask before replicating."""
-    return json_response(
-        request, {"ok": True, "userCtx": {"name": ctx.user_id, "roles": [ctx.role]}}
     )
 
 
@@ -373,13 +370,18 @@ async def revs_diff(request: Request, ctx: SyncContext) -> Response:
             413, "too_large", f"at most {ctx.settings.max_batch_docs} documents per _revs_diff"
         )
     for doc_id, revs in body.items():
-        if doc_id.startswith("_"):
+        if doc_id.startswith("_") and not doc_id.startswith("_design/"):
             raise GatewayError(403, "forbidden", f"{doc_id} cannot be replicated by devices")
         if not isinstance(revs, list) or not all(
             isinstance(r, str) and REV_RE.match(r) for r in revs
         ):
             raise GatewayError(400, "bad_request", f"{doc_id}: expected a list of revision ids")
-    result = await ctx.couch.request("POST", f"{db_path(ctx.db)}/_revs_diff", json=body)
+    # a device's own design documents (persistent queries, pouchdb-find indexes) stay on the
+    # device: they are never asked for, so the replicator skips them and pushes the rest
+    asked = {doc_id: revs for doc_id, revs in body.items() if not doc_id.startswith("_design/")}
+    if not asked:
+        return json_response(request, {})
+    result = await ctx.couch.request("POST", f"{db_path(ctx.db)}/_revs_diff", json=asked)
     return json_response(request, result)
 
 
@@ -686,7 +688,6 @@ ALL = ["GET", "HEAD", "PUT", "POST", "DELETE", "COPY"]
 
 routes = [
     Route("/sync/", server_root, methods=["GET", "HEAD"]),
-    Route("/sync/_session", session, methods=["GET", "POST"]),
     Route("/sync", server_root, methods=["GET", "HEAD"]),
     Route("/sync/{db}", database, methods=ALL),
     Route("/sync/{db}/", database, methods=ALL),
@@ -708,8 +709,9 @@ class SyncApp:
     past the API's middleware and routes (a device pull makes hundreds of small requests, and
     every layer costs on each). Unknown paths and methods get CouchDB-style errors."""
 
-    def __init__(self) -> None:
-        self.router = Router(routes=routes, default=self.not_found)
+    def __init__(self, extra_routes: Sequence[BaseRoute] = ()) -> None:
+        # extra routes (the /sync/_session of session.py) come first: "_session" is no database
+        self.router = Router(routes=[*extra_routes, *routes], default=self.not_found)
 
     @staticmethod
     async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
