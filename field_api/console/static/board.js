@@ -40,9 +40,11 @@
     const midLat = ((minLat + maxLat) / 2) * (Math.PI / 180);
     const spanX = Math.max((maxLon - minLon) * Math.cos(midLat), 1e-6), spanY = Math.max(maxLat - minLat, 1e-6);
     const scale = Math.min((W - 2 * PAD) / spanX, (H - 2 * PAD) / spanY);
+    // the accounts' box centred in the plot (a lone account sits in the middle)
+    const offX = (W - spanX * scale) / 2, offY = (H - spanY * scale) / 2;
     for (const a of pts) {
-      const x = PAD + (a.location.lon - minLon) * Math.cos(midLat) * scale;
-      const y = H - PAD - (a.location.lat - minLat) * scale;
+      const x = offX + (a.location.lon - minLon) * Math.cos(midLat) * scale;
+      const y = H - offY - (a.location.lat - minLat) * scale;
       const dot = svg("circle", { cx: x.toFixed(1), cy: y.toFixed(1), r: 4, "data-account-id": a._id, class: selected.has(a._id) ? "selected" : "" });
       dot.appendChild(svg("title", {}, `${a.name} (${a.location.lat}, ${a.location.lon})`));
       root.appendChild(dot);

@@ -151,10 +151,19 @@
     renderHistory(hist);
   }
 
-  async function decide(action, body) {
+  const ownRevs = new Set(); // revisions this page wrote: their events are no news
+  let deciding = Promise.resolve();
+
+  function decide(action, body) {
+    deciding = decideNow(action, body);
+    return deciding;
+  }
+
+  async function decideNow(action, body) {
     const before = order._rev;
     try {
       const after = await api("POST", `${path}/${action}`, body);
+      ownRevs.add(after._rev);
       await load();
       const changed = after._rev !== before;
       say(changed ? `Order ${action}ed: now ${after.status} (revision ${after._rev}).` : `Already ${after.status}: nothing to do.`, "ok");
@@ -202,9 +211,10 @@
     document.getElementById("act-ship").addEventListener("click", () => decide("ship", {}));
     document.getElementById("act-invoice").addEventListener("click", () => decide("invoice", {}));
     await load();
-    FS.live((ev) => {
+    FS.live(async (ev) => {
       if (ev.event !== "order" || !ev.data || ev.data.order_id !== order._id) return;
-      if (ev.data.rev === order._rev) return;
+      await deciding; // an event of our own decision may come before its answer
+      if (ev.data.rev === order._rev || ownRevs.has(ev.data.rev)) return;
       load()
         .then(() => notice(`The order changed meanwhile: revision ${order._rev} by ${order.updated_by || "?"} (see revisions and conflict history).`, "warn"))
         .catch((err) => notice(err.explain ? err.explain("Reload") : String(err), "error"));

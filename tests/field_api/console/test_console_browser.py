@@ -17,7 +17,7 @@ from support.orders_world import order
 from support.phone import Phone
 from support.world import World, add_user, login
 
-from mobile_schema import sample_order_line
+from mobile_schema import order_total, sample_order_line, utc_now
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 TIMEOUT = 60.0
@@ -110,14 +110,9 @@ async def test_back_office_sees_a_phone_order_live_confirms_it_and_the_phone_get
             sample_order_line(line_id="l1", qty=4, unit_price="10.00", discount_pct=0),
             sample_order_line(line_id="l2", qty=1, unit_price="5.00", discount_pct=0),
         ]
-        await phone.put(order("web-1", lines=lines, account="account:n1", note=HOSTILE))
-        await phone.live_start(
-            "live",
-            alice.sync_url,
-            direction="both",
-            headers=alice.headers,
-            options={"back_off_ms": 200},
-        )
+        first = await phone.put(order("web-1", lines=lines, account="account:n1", note=HOSTILE))
+        pushed = await phone.push(alice.sync_url, headers=alice.headers)
+        assert pushed["docs_written"] == 1
         # the order arrives in the open inbox without a reload
         row = page.locator('#inbox tr[data-order-id="order:web-1"]')
         await row.wait_for(timeout=TIMEOUT * 1000)
@@ -153,9 +148,39 @@ async def test_back_office_sees_a_phone_order_live_confirms_it_and_the_phone_get
         assert "409" in text and "confirmed" in text
         await save_screenshot(page, "console-order-refused")
 
-        doc = await phone.wait_for_doc("order:web-1", {"status": "confirmed"}, timeout_s=TIMEOUT)
-        assert [ln["confirmed_qty"] for ln in doc["lines"]] == [2, 1]
-        assert doc["total"] == "25.00" and doc["updated_by"] == "bo"
+        # meanwhile the rep, offline, changed line l2 of the submitted order on the phone:
+        #   1 (submitted) ── 2 (bo: confirmed)         the console's decision
+        #                 └─ 2' (alice: l2 qty 3)      the phone's edit, synced now
+        # the resolver merges; the open page reloads and shows what the merge kept
+        edited = await phone.get("order:web-1")
+        assert edited["_rev"] == first["rev"]
+        edited["lines"][1] = {**edited["lines"][1], "qty": 3, "updated_at": utc_now()}
+        edited["total"] = order_total(edited["lines"])  # 55.00: the gateway checks it
+        edited["updated_at"], edited["updated_by"] = utc_now(), "alice"
+        await phone.put(edited)
+        pushed = await phone.push(alice.sync_url, headers=alice.headers)
+        assert pushed["docs_written"] == 1, str(pushed)[:3000]
+        await phone.live_start(
+            "live",
+            alice.sync_url,
+            direction="both",
+            headers=alice.headers,
+            options={"back_off_ms": 200},
+        )
+        record = page.locator("#order-conflicts .conflict-record")
+        await record.wait_for(timeout=TIMEOUT * 1000)
+        assert "order" in await record.inner_text()
+        await save_screenshot(page, "console-order-merged")
+
+        async def merged_on_phone() -> dict[str, Any] | None:
+            doc = await phone.get("order:web-1", conflicts=True)
+            done = doc["status"] == "confirmed" and not doc.get("_conflicts")
+            return doc if done else None
+
+        doc = await wait_until(merged_on_phone, timeout=TIMEOUT, message="merged order on phone")
+        assert doc is not None
+        assert doc["lines"][0]["confirmed_qty"] == 2  # the back office's quantity won
+        assert doc["lines"][1]["qty"] == 3  # and the rep's edit was kept
         await phone.live_stop("live")
     finally:
         await phone.close()
