@@ -26,15 +26,19 @@ from sync_gateway.rest.sync import SyncApp
 from sync_gateway.runtime import Runtime
 from sync_gateway.settings import Settings
 
-from . import notify, problems
+from . import console, notify, problems
 from .routes import assignments as assignment_routes
 from .routes import auth as auth_routes
+from .routes import catalog as catalog_routes
 from .routes import conflicts as conflict_routes
 from .routes import events as event_routes
 from .routes import health
+from .routes import imports as import_routes
 from .routes import masterdata as masterdata_routes
 from .routes import notifications as notification_routes
+from .routes import order_history as order_history_routes
 from .routes import orders as order_routes
+from .routes import previews as preview_routes
 from .routes import reports as report_routes
 from .routes import team as team_routes
 from .routes import territories as territory_routes
@@ -94,6 +98,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         version="0.1.0",
         description="Offline-first sync backend for field sales and service teams.",
         lifespan=lifespan,
+        docs_url=None,  # the console serves /docs with a Swagger UI of its own, not a CDN's
+        redoc_url=None,
     )
     app.state.settings = settings
     if settings.cors_origins:
@@ -106,6 +112,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(auth_routes.router)
     app.include_router(user_routes.router)
     app.include_router(conflict_routes.router)
+    app.include_router(preview_routes.router)  # before /territories/{id}: more specific
     app.include_router(territory_routes.router)
     app.include_router(assignment_routes.router)
     app.include_router(masterdata_routes.router)
@@ -115,6 +122,10 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(report_routes.router)
     app.include_router(notification_routes.router)
     app.include_router(event_routes.router)
+    app.include_router(catalog_routes.router)
+    app.include_router(order_history_routes.router)
+    app.include_router(import_routes.router)
+    console.install(app)
     app.state.startup_hooks.append(auth_services.bootstrap)  # before demo data, workers
     app.state.startup_hooks.append(_start_gateway(app))
     if settings.seed_demo:

@@ -32,6 +32,7 @@ def _serve(args: argparse.Namespace) -> int:
     base = settings.public_base()
     print(f"fieldsync serving on {base}")
     print(f"  health   {base}/healthz")
+    print(f"  console  {base}/console/  (back office, managers and admins sign in there)")
     print(f"  API docs {base}/docs")
     print(f"  sync     {base}/sync/rep_<user id>  (see GET /api/v1/me)")
     print(f"  database {'external CouchDB' if settings.couchdb_url else 'embedded PouchDB Server'}")

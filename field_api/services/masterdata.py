@@ -226,6 +226,17 @@ async def list_territories(couch: CouchClient, dbs: Databases) -> list[Doc]:
     ]
 
 
+def unknown_accounts(wanted: Sequence[str], found: Mapping[str, Doc | None]) -> None:
+    """BadInput listing the ids of ``wanted`` that ``found`` does not hold."""
+    unknown = [a for a in wanted if found.get(a) is None]
+    if unknown:
+        raise BadInput(
+            f"{len(unknown)} account id(s) do not exist: {', '.join(unknown[:20])}; "
+            "create them with PUT /api/v1/accounts first",
+            unknown_account_ids=unknown,
+        )
+
+
 async def set_accounts(
     couch: CouchClient, dbs: Databases, territory_id: str, account_ids: Sequence[str], user_id: str
 ) -> Doc:
@@ -234,13 +245,7 @@ async def set_accounts(
     tid = territory["_id"]
     wanted = list(dict.fromkeys(full_id("account", a) for a in account_ids))
     found = await read_docs(couch, dbs.master, wanted)
-    unknown = [a for a in wanted if found[a] is None]
-    if unknown:
-        raise BadInput(
-            f"{len(unknown)} account id(s) do not exist: {', '.join(unknown[:20])}; "
-            "create them with PUT /api/v1/accounts first",
-            unknown_account_ids=unknown,
-        )
+    unknown_accounts(wanted, found)
     members = (await _accounts_by_territory(couch, dbs)).get(tid, [])
     wanted_set = set(wanted)
     targets = {a: tid for a in wanted} | {a: None for a in members if a not in wanted_set}
