@@ -317,6 +317,41 @@ async def test_attack_5_a_deleted_draft_stays_deleted(
     assert put.status_code == 403 and "was deleted" in put.json()["reason"]
 
 
+# -- what must still pass ---------------------------------------------------------------------
+
+
+async def test_several_offline_edits_of_an_order_confirmed_meanwhile_still_merge(
+    world: World, phone: Any
+) -> None:
+    """
+        1-s ── 2-c (confirmed by the back office) *
+           └── 2-e1 ── 3-e2 (two offline edits on the phone): accepted, then merged
+    The pushed history starts at 3-e2, unknown to the server: its known parent 1-s is found by
+    _revs_diff, so the edit is judged as the conflict branch it is.
+    """
+    alice = world.users["alice"]
+    lines = [sample_order_line(line_id="l1", qty=3, unit_price="12.50")]
+    await phone.put(order("o-7", lines=lines))
+    await phone.push(alice.sync_url, headers=alice.headers)
+    submitted = await in_db(world, world.dbs.orders, "order:o-7")
+    await world.couch.put(
+        world.dbs.orders,
+        {**submitted, "status": "confirmed", "confirmed_at": "2024-05-01T10:00:00.000Z"},
+    )
+    one = await phone.get("order:o-7")
+    one = {**one, "note": "first", "_rev": (await phone.put({**one, "note": "first"}))["rev"]}
+    await phone.put({**one, "note": "second", "updated_at": FUTURE})
+    result = await phone.push(alice.sync_url, headers=alice.headers)
+    assert result["docs_written"] == 1 and result["doc_write_failures"] == 0, result
+
+    async def merged() -> dict[str, Any] | None:
+        doc = await world.couch.get(world.dbs.orders, "order:o-7", conflicts=True)
+        return doc if doc.get("updated_by") == "resolver" and not doc.get("_conflicts") else None
+
+    doc = await wait_until(merged, timeout=60, message="the merge")
+    assert doc["status"] == "confirmed" and doc["note"] == "second"
+
+
 # -- audit: who pushed a revision ------------------------------------------------------------
 
 
