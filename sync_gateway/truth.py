@@ -164,7 +164,8 @@ async def read_truth(
         if not history:
             continue
         doc_id = doc["_id"]
-        holders = [db for db in (truth.homes.get(doc_id), user_db) if (db, doc_id) in truth.winners]
+        places = [truth.homes[doc_id]] if doc_id in truth.homes else []
+        holders = [db for db in [*places, user_db] if (db, doc_id) in truth.winners]
         quick = [db for db in holders if truth.winners[(db, doc_id)].rev == history[0]]
         if quick:
             truth.known[doc_id] = (quick[0], history[0])
