@@ -16,7 +16,9 @@ hold the tail of a visit note cut at its length bound (``what`` = ``text``). ``s
 a lower-case name chosen by the conflict package (e.g. ``order_merge``, ``visit_note_merge``,
 ``last_writer``, ``kept_shared_winner``). ``overridden`` lists every
 value that lost (``lost_value`` is any JSON value; ``by`` is who won: a user id or a role);
-``user_ids`` are the people to tell.
+``user_ids`` are the people to tell. ``pushed_by`` (added by the gateway's store when the record
+is written) names, per leaf, the user whose device pushed it as the server recorded it (null:
+written on the server, e.g. by the back office); unlike ``updated_by`` it cannot be forged.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class ConflictRecord(Document):
     strategy: KindName
     overridden: list[Overridden] = Field(default_factory=list, max_length=MAX_OVERRIDDEN)
     user_ids: list[UserId] = Field(default_factory=list, max_length=MAX_LEAVES)
+    pushed_by: dict[RevId, UserId | None] = Field(default_factory=dict, max_length=MAX_LEAVES)
 
     def check(self) -> None:
         try:

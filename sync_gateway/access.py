@@ -1,9 +1,36 @@
 """Who may write what: the access rules of DESIGN.md for documents pushed by devices. Pure.
 
 ``check_write(doc, ctx)`` returns None when the field user may store ``doc`` in their own
-database, or a reason a person can act on. ``ctx.parent`` is the revision the device edited
-(None for a new document); rules that limit *which fields* may change compare against it, so an
-edit made offline on an older revision is judged against what the device actually saw.
+database, or a reason a person can act on. A write is judged against the **shared truth**, never
+only against the history the device sends. ``ctx`` is built by writes.py from the reads of
+truth.py: the *home* of a document is fs_orders (orders) or fs_field (visits, notes, work
+orders); its *current* revision is the winner at home when home has ever seen the id, else the
+winner in the user's database; its *known parent* is the newest revision of the pushed history
+that home or the user's database knows.
+
+What is judged against what (in this order; the first rule that refuses decides):
+
+| # | rule                                  | judged against                 | code               |
+|---|---------------------------------------|--------------------------------|--------------------|
+| 1 | only reps and engineers write         | the caller's role              | check_write        |
+| 2 | generation <= known + 1000            | known parent, else current,    | _check_generation  |
+|   | (MAX_GENERATION_STEP)                 | else 0 (a new document)        |                    |
+| 3 | the document is the pusher's:         | the CURRENT revision (never    | _check_owner       |
+|   | rep_id / assignee_id / author_id /    | the device's copy nor the      |                    |
+|   | user_id                               | known parent)                  |                    |
+| 4 | a deleted document stays deleted      | deleted at home or in the      | _check_not_deleted |
+|   | (a live revision is refused)          | user's database                |                    |
+| 5 | deletions: own draft orders and notes | known parent, else current     | _check_delete      |
+| 6 | a valid document (mobile_schema)      | the pushed body                | validate_document  |
+| 7 | the pushed owner field is the pusher  | the pushed body                | _check_<type>      |
+| 8 | which fields and statuses may change  | known parent, else current     | _check_<type>      |
+|   |                                       | (an unknown history is judged  |                    |
+|   |                                       | as an edit of the current)     |                    |
+| 9 | an order's status never goes back     | only when the parent IS the    | _check_order       |
+|   |                                       | current revision (an older one |                    |
+|   |                                       | is a conflict branch, merged)  |                    |
+
+Per type (rules 7 and 8):
 
 - order: create and edit their own (``rep_id``) in draft or submitted; never set
   ``confirmed_qty``, ``confirmed_at`` or ``rejection_reason``.
@@ -14,9 +41,14 @@ edit made offline on an older revision is judged against what the device actuall
 - notification: mark their own as read.
 - product, price_list, account, contact, territory and anything else: read only.
 
-Deletions: a device may delete its own draft orders and its own visit notes, nothing else.
-A conflict branch (an offline edit of an older revision) is accepted when the rules hold for that
-branch: the resolver merges it later, so nothing typed is refused for arriving late.
+Deletions: a device may delete its own draft orders and its own visit notes, nothing else. A
+deletion the server has is final (rule 4): an edit made offline on a revision from before it,
+or a new document on top of it, is refused; the device is told to create a new document.
+
+A conflict branch (an offline edit of an older revision the server knows) is accepted when the
+rules hold for that branch: the resolver merges it later, so nothing typed is refused for
+arriving late. Who pushed what is recorded by the router (provenance.py), not taken from
+``updated_by``, which stays what the device says.
 """
 
 from __future__ import annotations
@@ -45,6 +77,17 @@ VISIT_DEVICE_FIELDS = frozenset({"check_in", "check_out", "status"})
 VISIT_DEVICE_STATUSES = frozenset({"planned", "in_progress", "done"})
 WORK_ORDER_DEVICE_FIELDS = frozenset({"status", "resolution"})
 WORK_ORDER_DEVICE_STATUSES = frozenset({"in_progress", "done"})
+# Rule 2: more offline edits of one document than this between two syncs are not something a
+# person does, and it is also the revision history PouchDB and CouchDB keep (revs_limit 1000):
+# a branch longer than that could not be tied back to the shared tree anyway.
+MAX_GENERATION_STEP = 1000
+OWNER_FIELD = {
+    "order": "rep_id",
+    "visit": "assignee_id",
+    "work_order": "assignee_id",
+    "visit_note": "author_id",
+    "notification": "user_id",
+}
 
 
 @dataclass(frozen=True)
@@ -53,9 +96,13 @@ class WriteContext:
 
     user_id: str
     role: str
-    parent: Mapping[str, Any] | None = None
-    parent_is_current: bool = False  # the parent is the database's winning revision
+    parent: Mapping[str, Any] | None = None  # the known parent, else the current revision
+    parent_is_current: bool = False  # the parent is the current revision
     visible: frozenset[str] = field(default_factory=frozenset)  # ids present in the user's db
+    current: Mapping[str, Any] | None = None  # the current live revision (home, else user db)
+    deleted: bool = False  # the document is deleted at home or in the user's database
+    generation: int = 0  # generation of the revision being pushed (0: not checked)
+    known_generation: int = 0  # how far the server's tree of this document reaches
 
 
 def doc_type_from_id(doc_id: str) -> str:
@@ -69,6 +116,13 @@ def check_write(doc: Mapping[str, Any], ctx: WriteContext) -> str | None:
     doc_id = doc.get("_id")
     if not isinstance(doc_id, str) or not doc_id:
         return "the document has no _id"
+    reason = (
+        _check_generation(ctx)
+        or _check_owner(doc_id, ctx)
+        or (None if doc.get("_deleted") is True else _check_not_deleted(doc_id, ctx))
+    )
+    if reason:
+        return reason
     if doc.get("_deleted") is True:
         return _check_delete(doc_id, ctx)
     try:
@@ -82,6 +136,48 @@ def check_write(doc: Mapping[str, Any], ctx: WriteContext) -> str | None:
     if rule is None:
         return f"{doc_type} documents cannot be written by devices"
     return rule(doc, ctx)
+
+
+def _check_generation(ctx: WriteContext) -> str | None:
+    if ctx.generation <= ctx.known_generation + MAX_GENERATION_STEP:
+        return None
+    if ctx.known_generation == 0:
+        return (
+            f"revision generation {ctx.generation} for a document the server has never seen; "
+            f"a new document starts at 1 (at most {MAX_GENERATION_STEP} edits before a sync)"
+        )
+    return (
+        f"revision generation {ctx.generation} is far beyond this document's history on the "
+        f"server (generation {ctx.known_generation}); sync before editing it further"
+    )
+
+
+_NOT_YOURS = {
+    "order": "this order belongs to another rep; give your order an id of its own",
+    "visit": "this visit is assigned to someone else now; your change was not stored",
+    "work_order": "this work order is assigned to someone else now; your change was not stored",
+    "visit_note": "this note was written by someone else; write a note of your own",
+    "notification": "this notification is someone else's",
+}
+
+
+def _check_owner(doc_id: str, ctx: WriteContext) -> str | None:
+    """Rule 3: the owner is the current revision's, whatever the pushed history says."""
+    doc_type = doc_type_from_id(doc_id)
+    owner = OWNER_FIELD.get(doc_type)
+    if ctx.current is None or owner is None or ctx.current.get(owner) == ctx.user_id:
+        return None
+    return _NOT_YOURS[doc_type]
+
+
+def _check_not_deleted(doc_id: str, ctx: WriteContext) -> str | None:
+    if not ctx.deleted:
+        return None
+    kind = doc_type_from_id(doc_id).replace("_", " ") or "document"
+    return (
+        f"{kind} {doc_id.split(':', 1)[-1]} was deleted and stays deleted; "
+        f"to keep this {kind}, create a new one (a new id)"
+    )
 
 
 def _check_delete(doc_id: str, ctx: WriteContext) -> str | None:

@@ -7,7 +7,9 @@ Where things live::
     <db>/<doc id>?open_revs=all&revs=true      the leaves (``ok`` entries)
     <db>/<doc id>?rev=<rev>&revs=true          the ancestor (404 once compacted -> None)
     fs_ops/_local/resolver-checkpoint:<db>     {"db", "seq", "updated_at"}
-    fs_ops/conflict_record:<...>               the records (409 on create = already there)
+    fs_ops/conflict_record:<...>               the records (409 on create = already there),
+                                               each with "pushed_by": {leaf rev: user | null},
+                                               read from fs_ops/push:<doc id>:<rev>
     rep_<user>/notification:conflict:<...>     the notifications (missing rep db -> skipped)
     fs_ops/_design/conflict_records            views for GET /api/v1/conflicts:
         all      key [updated_at, _id]
@@ -31,6 +33,7 @@ from mobile_schema import utc_now
 from .couch import CouchClient, CouchConflict, CouchNotFound, doc_path
 from .couch.errors import error_for_status
 from .databases import Databases
+from .provenance import pushers
 
 CHECKPOINT_PREFIX = "resolver-checkpoint:"
 DESIGN_ID = "_design/conflict_records"
@@ -138,7 +141,10 @@ class CouchConflictStore:
         raise CouchConflict(409, "conflict", f"resolver checkpoint of {db} keeps changing")
 
     async def put_record(self, record: Mapping[str, Any]) -> bool:
-        return await self._create(self.dbs.ops, record)
+        # who pushed each leaf, from the router's push records (provenance.py): the server's
+        # word, next to whatever the leaves' updated_by claim
+        pushed = await pushers(self.couch, self.dbs.ops, record["doc_id"], record["leaves"])
+        return await self._create(self.dbs.ops, {**record, "pushed_by": pushed})
 
     async def put_notification(self, user_id: str, doc: Mapping[str, Any]) -> bool:
         try:

@@ -20,3 +20,8 @@ LATENCY = Histogram(
     "Time to answer a /sync request (feeds: to first byte)",
     ["endpoint"],
 )
+ROUTER_FAN_IN_REFUSED = Counter(
+    "fieldsync_router_fan_in_refused_total",
+    "Revisions in a rep database the router refused to carry into a shared database (security)",
+    ["reason"],
+)

@@ -6,16 +6,17 @@ the ones to store and per-document refusals in CouchDB's own form
 replicator records each refusal and the rest of the batch is stored.
 
 Shape checks (ids, revision strings, ``_revisions``, sizes) run first, so CouchDB never sees a
-request that could crash or mislead it; then the access rules (``access.py``). The rules need
-the revision each document edits (its parent) and which accounts and visits the user can see;
-both come from at most two batched reads of the user's database (``_all_docs`` with
-``include_docs``, then ``_bulk_get`` only for edits of a revision that is no longer the winner).
+request that could crash or mislead it; then the access rules (``access.py``), judged against
+the shared truth that ``truth.py`` reads for the whole batch (the current revision at home in
+fs_orders / fs_field or in the user's database, the newest revision of each pushed history the
+server knows, which accounts and visits the user can see): one ``_all_docs`` per database, and
+``_revs_diff`` / ``_bulk_get`` only for histories that do not start at a current revision.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,8 @@ import orjson
 
 from .access import WriteContext, check_write, references
 from .couch import CouchClient
+from .databases import Databases
+from .truth import ancestors, pushed_generation, read_truth
 
 REV_RE = re.compile(r"^[1-9][0-9]{0,8}-[0-9a-zA-Z]{1,64}$")
 REV_HASH_RE = re.compile(r"^[0-9a-zA-Z]{1,64}$")
@@ -117,23 +120,9 @@ def _attachments_problem(attachments: Any) -> tuple[str, str] | None:
     return None
 
 
-def parent_rev(doc: Mapping[str, Any], *, new_edits: bool) -> str | None:
-    """The revision this document was edited from, when it can be told."""
-    if new_edits:
-        rev = doc.get("_rev")
-        return rev if isinstance(rev, str) else None
-    revisions = doc.get("_revisions")
-    if isinstance(revisions, dict) and len(revisions.get("ids", [])) >= 2:
-        return f"{revisions['start'] - 1}-{revisions['ids'][1]}"
-    return None
-
-
-def _needs_lookup(doc: Mapping[str, Any], parent: str | None) -> bool:
-    return parent is not None or doc.get("_deleted") is True or bool(references(doc))
-
-
 async def screen(
     couch: CouchClient,
+    dbs: Databases,
     db: str,
     user_id: str,
     role: str,
@@ -144,62 +133,36 @@ async def screen(
 ) -> Screened:
     """Split ``docs`` into the ones ``user_id`` may store in ``db`` and refusals."""
     out = Screened()
-    candidates: list[tuple[int, dict[str, Any], str | None]] = []
+    candidates: list[tuple[int, dict[str, Any], list[str]]] = []
     for index, doc in enumerate(docs):
         problem = shape_error(doc, new_edits=new_edits, max_doc_bytes=max_doc_bytes)
         if problem:
             out.refuse(index, doc.get("_id") if isinstance(doc, dict) else None, *problem)
         else:
-            candidates.append((index, doc, parent_rev(doc, new_edits=new_edits)))
+            candidates.append((index, doc, ancestors(doc, new_edits=new_edits)))
+    if not candidates:
+        return out
 
-    lookups = [(i, d, p) for i, d, p in candidates if _needs_lookup(d, p)]
-    current: dict[str, dict[str, Any]] = {}
-    visible: set[str] = set()
-    parents: dict[tuple[str, str], dict[str, Any]] = {}
-    if lookups:
-        keys = {d["_id"] for _, d, _ in lookups}
-        for _, d, _ in lookups:
-            keys |= references(d)
-        rows = (await couch.all_docs(db, keys=sorted(keys), include_docs=True))["rows"]
-        for row in rows:
-            doc = row.get("doc")
-            if doc is not None:
-                current[row["id"]] = doc
-                visible.add(row["id"])
-        older = [
-            {"id": d["_id"], "rev": p}
-            for _, d, p in lookups
-            if p is not None and current.get(d["_id"], {}).get("_rev") != p
-        ]
-        if older:
-            for result in await couch.bulk_get(db, older, revs=False):
-                for entry in result.get("docs", []):
-                    found = entry.get("ok")
-                    if found is not None:
-                        parents[(found["_id"], found["_rev"])] = found
-
-    for index, doc, parent_id in candidates:
-        doc_id = doc["_id"]
-        winner = current.get(doc_id)
-        parent: Mapping[str, Any] | None
-        if parent_id is None:
-            parent = None if doc.get("_deleted") is not True else winner
-        elif winner is not None and winner.get("_rev") == parent_id:
-            parent = winner
-        else:
-            # an edit of an older revision; if CouchDB no longer has its body, judge against
-            # the winner, which is at least as strict about ownership
-            parent = parents.get((doc_id, parent_id), winner)
+    refs: set[str] = set()
+    for _, doc, _ in candidates:
+        refs |= references(doc)
+    truth = await read_truth(couch, dbs, db, [(d, h) for _, d, h in candidates], refs)
+    for index, doc, _ in candidates:
+        standing = truth.standing(doc["_id"])
         ctx = WriteContext(
             user_id=user_id,
             role=role,
-            parent=parent,
-            parent_is_current=parent is not None and parent is winner,
-            visible=frozenset(visible),
+            parent=standing.parent,
+            parent_is_current=standing.parent_is_current,
+            visible=truth.visible,
+            current=standing.current,
+            deleted=standing.deleted,
+            generation=pushed_generation(doc, new_edits=new_edits),
+            known_generation=standing.known_generation,
         )
         reason = check_write(doc, ctx)
         if reason:
-            out.refuse(index, doc_id, "forbidden", reason)
+            out.refuse(index, doc["_id"], "forbidden", reason)
         else:
             out.accepted.append((index, doc))
     return out

@@ -471,6 +471,7 @@ async def bulk_docs(request: Request, ctx: SyncContext) -> Response:
         raise GatewayError(400, "bad_request", "new_edits must be true or false")
     screened = await screen(
         ctx.couch,
+        ctx.runtime.dbs,
         ctx.db,
         ctx.user_id,
         ctx.role,
@@ -498,6 +499,7 @@ async def _write_one(
 ) -> Response:
     screened = await screen(
         ctx.couch,
+        ctx.runtime.dbs,
         ctx.db,
         ctx.user_id,
         ctx.role,

@@ -46,6 +46,14 @@ Events (``on_event(kind, payload)``, errors in the callback are logged and ignor
     "assignment_gained"    {"user_id", "doc_ids"}    visits / work orders / territories
     "assignment_lost"      {"user_id", "doc_ids"}
 
+Fan-in checks ownership again (defence in depth for writes the gateway never saw, e.g. straight
+into a rep database): a revision is copied into a shared database only when its owner field is
+the rep database's user AND the document's current revision at home has that owner (one
+``_all_docs`` of the target per batch); a document deleted at home stays deleted. Refusals are
+counted (``fieldsync_router_fan_in_refused_total{reason}``) and logged as
+``security_fan_in_refused``; the rest of the batch is copied. Before copying, the router
+records who pushed each revision (provenance.py: the rep database's owner).
+
 One router per deployment (it takes no lease; see docs/deploy.md). Two would copy the same
 revisions twice, which is harmless, but their per-user locks are per process: a router lagging
 behind the other can apply an old territory decision after a newer one, and the devices see
@@ -63,11 +71,13 @@ import structlog
 
 from mobile_schema import doc_type_of
 
+from .. import metrics
 from ..couch import CouchClient, CouchError, CouchNotFound
 from ..databases import Databases, ensure_databases
+from ..provenance import record_pushes
 from .assignments import Assignments, Delta
 from .checkpoints import Checkpoints
-from .copier import Copier, is_router_tombstone
+from .copier import Copier, DocState, is_router_tombstone
 from .rules import (
     ASSIGNMENT_EVENT_TYPES,
     FAN_IN_OWNER_FIELD,
@@ -82,6 +92,7 @@ log = structlog.get_logger(__name__)
 EventCallback = Callable[[str, dict[str, Any]], Any]
 ECHO_CHECKPOINT_S = 10.0
 MAX_POLL_POSTPONED = 4  # rounds over the rep databases skipped in a row while fanning out
+SKIP = "skip"  # a fan-in refusal that is nobody's attack (see _fan_in_refusal)
 
 
 class Router:
@@ -602,25 +613,70 @@ class Router:
             if not missing:
                 continue
             docs = await self.copier.fetch(db, missing, {})
-            accepted = [d for d in docs if self._may_fan_in(d, user_id, target)]
-            refused = len(docs) - len(accepted)
-            if refused:
-                log.warning("router_fan_in_refused", db=db, count=refused)
+            # the shared truth, read once per batch: the owner of the document at home
+            home = await self.copier.states(target, {d["_id"] for d in docs}, include_docs=True)
+            accepted = []
+            for doc in docs:
+                refusal = self._fan_in_refusal(doc, user_id, target, home.get(doc["_id"]))
+                if refusal is None:
+                    accepted.append(doc)
+                elif refusal != SKIP:
+                    metrics.ROUTER_FAN_IN_REFUSED.labels(refusal).inc()
+                    log.warning(
+                        "security_fan_in_refused",
+                        security=True,
+                        reason=refusal,
+                        db=db,
+                        user_id=user_id,
+                        doc_id=doc["_id"],
+                        rev=doc["_rev"],
+                        target=target,
+                    )
             if accepted:
+                # who pushed is recorded before the revisions reach the shared database
+                await record_pushes(
+                    self.couch, self.dbs.ops, accepted, db=target, from_db=db, user_id=user_id
+                )
                 errors = await self.copier.write(target, accepted)
                 if errors:
                     log.warning("router_fan_in_errors", db=db, errors=errors[:5])
                 self._written(target)
 
-    def _may_fan_in(self, doc: Mapping[str, Any], user_id: str, target: str) -> bool:
+    def _fan_in_refusal(
+        self, doc: Mapping[str, Any], user_id: str, target: str, home: DocState | None
+    ) -> str | None:
+        """Why a revision of the user's database must not reach ``target`` (None: copy it).
+
+        The revision's owner field must be the user, and so must the owner of the document's
+        current revision at home: a revision is never copied into a shared database unless
+        its owner is the shared document's owner. A document deleted at home stays deleted.
+        ``SKIP`` marks what is no device's doing (the router's own tombstones, deletions of
+        what home never had), so it is not counted as a refusal.
+        """
         kind = doc_type_of(doc["_id"])
+        if kind is None or kind not in FAN_IN_OWNER_FIELD:
+            return "type"
+        owner_field = FAN_IN_OWNER_FIELD[kind]
         if doc.get("_deleted"):
-            if is_router_tombstone(doc) or not device_may_delete(kind) or kind is None:
-                return False
-            known = self.index.get(doc["_id"])
-            return known is not None and known.get(FAN_IN_OWNER_FIELD[kind]) == user_id
-        home = fan_in_target(doc, user_id)
-        return home is not None and self._home(home) == target
+            if is_router_tombstone(doc):
+                return SKIP
+            if not device_may_delete(kind):
+                return "deletion"
+            if home is None or home.deleted:
+                return SKIP
+        else:
+            wanted = fan_in_target(doc, user_id)
+            if wanted is None:
+                return "owner"
+            if self._home(wanted) != target:
+                return "type"
+            if home is None:
+                return None
+            if home.deleted:
+                return "deleted"
+        if home is None or home.body is None or home.body.get(owner_field) != user_id:
+            return "shared_owner"
+        return None
 
     # -- plumbing --------------------------------------------------------------------------
 

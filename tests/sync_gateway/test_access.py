@@ -56,6 +56,21 @@ ALLOWED = [
         ctx(ALICE, parent=NOTIFICATION),
     ),
     (
+        "an edit whose known parent names me, the current revision too",
+        sample("order", status="submitted"),
+        ctx(ALICE, parent=ORDER, current=ORDER, generation=2, known_generation=1),
+    ),
+    (
+        "a branch 1000 generations beyond the known parent",
+        sample("order", status="draft"),
+        ctx(ALICE, current=sample("order", status="draft"), generation=1001, known_generation=1),
+    ),
+    (
+        "a deletion on top of a deleted order",
+        {"_id": ORDER["_id"], "_rev": "3-a", "_deleted": True},
+        ctx(ALICE, deleted=True),
+    ),
+    (
         "rep deletes a draft order",
         {"_id": ORDER["_id"], "_rev": "1-a", "_deleted": True},
         ctx(ALICE, parent=sample("order", status="draft")),
@@ -154,6 +169,42 @@ REFUSED = [
         {"_id": "product:SKU-1", "_rev": "1-a", "_deleted": True},
         ctx(ALICE, parent=sample("product")),
         "cannot be deleted",
+    ),
+    (
+        "rule 2: a generation far beyond the known one",
+        sample("order", status="draft"),
+        ctx(ALICE, current=sample("order", status="draft"), generation=1002, known_generation=1),
+        "far beyond",
+    ),
+    (
+        "rule 2: a new document at generation 999999999",
+        sample("order", status="draft"),
+        ctx(ALICE, generation=999_999_999),
+        "never seen",
+    ),
+    (
+        "rule 3: my copy of another rep's order id (the current revision is carol's)",
+        sample("order", status="draft"),
+        ctx(ALICE, current=sample("order", rep_id="carol")),
+        "belongs to another rep",
+    ),
+    (
+        "rule 3: an old revision of mine, but the visit was reassigned since",
+        {**VISIT, "assignee_id": "bob", "status": "in_progress"},
+        ctx(BOB, parent={**VISIT, "assignee_id": "bob"}, current={**VISIT, "assignee_id": "erin"}),
+        "assigned to someone else now",
+    ),
+    (
+        "rule 3: deleting a note whose current revision someone else wrote",
+        {"_id": NOTE["_id"], "_rev": "2-a", "_deleted": True},
+        ctx(BOB, parent={**NOTE, "author_id": "bob"}, current={**NOTE, "author_id": "erin"}),
+        "written by someone else",
+    ),
+    (
+        "rule 4: a live revision of a deleted order",
+        sample("order", status="draft"),
+        ctx(ALICE, parent=sample("order", status="draft"), deleted=True),
+        "stays deleted",
     ),
     (
         "a manager writing through the gateway",
