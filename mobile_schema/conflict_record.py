@@ -63,7 +63,7 @@ class ConflictRecord(Document):
     strategy: KindName
     overridden: list[Overridden] = Field(default_factory=list, max_length=MAX_OVERRIDDEN)
     user_ids: list[UserId] = Field(default_factory=list, max_length=MAX_LEAVES)
-    pushed_by: dict[RevId, UserId | None] = Field(default_factory=dict, max_length=MAX_LEAVES)
+    pushed_by: dict[RecordRevId, UserId | None] = Field(default_factory=dict, max_length=MAX_LEAVES)
 
     def check(self) -> None:
         try:
