@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from sync_gateway import auth as auth_services
 from sync_gateway.activity import ActivityRecorder
+from sync_gateway.auth.secret import resolve_jwt_secret
 from sync_gateway.couch import CouchClient
 from sync_gateway.databases import ensure_databases
 from sync_gateway.hub import ChangeHub
@@ -61,7 +62,12 @@ class FieldSyncApp(FastAPI):
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
-    """Build the service. Pass ``runtime`` to share an already started CouchDB runtime (tests)."""
+    """Build the service. Pass ``runtime`` to share an already started CouchDB runtime (tests).
+
+    Raises :class:`~sync_gateway.auth.secret.InsecureSecret` when the token secret is missing,
+    short or published (the service must not start with it).
+    """
+    settings.jwt_secret = resolve_jwt_secret(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

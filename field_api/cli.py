@@ -20,6 +20,8 @@ from .logging import configure
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from sync_gateway.auth.secret import InsecureSecret
+
     from .app import create_app
 
     overrides: dict[str, object] = {}
@@ -28,7 +30,17 @@ def _serve(args: argparse.Namespace) -> int:
     if args.port:
         overrides["port"] = args.port
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except InsecureSecret as exc:
+        print(f"fieldsync: {exc.reason}", file=sys.stderr)
+        return 2
+    if settings.dev_insecure:
+        print(
+            "fieldsync: WARNING: FIELDSYNC_DEV_INSECURE=1: started without the checks of the "
+            "token secret; never run this way where others can reach the service",
+            file=sys.stderr,
+        )
     base = settings.public_base()
     print(f"fieldsync serving on {base}")
     print(f"  health   {base}/healthz")

@@ -26,7 +26,7 @@ class Runtime:
     def couch_url(self) -> str:
         """The CouchDB URL with credentials, for clients of their own (feeds, workers)."""
         if self.embedded is not None:
-            return self.embedded.url
+            return self.embedded.admin_url
         return self.settings.couchdb_url or ""
 
     async def couch_status(self) -> tuple[bool, str]:

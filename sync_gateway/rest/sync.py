@@ -79,16 +79,22 @@ PASS_HEADERS = ("content-type", "etag", "content-encoding", "content-length")
 class GatewayError(Exception):
     """A request the gateway answers itself with a CouchDB-style error."""
 
-    def __init__(self, status: int, error: str, reason: str) -> None:
+    def __init__(
+        self, status: int, error: str, reason: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(reason)
         self.status = status
         self.error = error
         self.reason = reason
+        self.headers = headers
 
 
-def couch_error(status: int, error: str, reason: str) -> Response:
-    headers = {"Retry-After": "5"} if status == 503 else None
-    if status == 401:
+def couch_error(
+    status: int, error: str, reason: str, headers: dict[str, str] | None = None
+) -> Response:
+    if headers is None and status == 503:
+        headers = {"Retry-After": "5"}
+    if headers is None and status == 401:
         headers = {"WWW-Authenticate": 'Basic realm="fieldsync", Bearer'}
     return Response(
         orjson.dumps({"error": error, "reason": reason}), status, headers, media_type=JSON
@@ -158,7 +164,7 @@ def endpoint(
                 ctx = await _authorize(request, needs_db)
                 response = await handler(request, ctx)
             except GatewayError as exc:
-                response = couch_error(exc.status, exc.error, exc.reason)
+                response = couch_error(exc.status, exc.error, exc.reason, exc.headers)
             except BodyError as exc:
                 response = couch_error(exc.status, exc.error, exc.reason)
             except FeedRequestError as exc:
@@ -186,15 +192,23 @@ def endpoint(
 
 async def _authorize(request: Request, needs_db: bool) -> SyncContext:
     from ..auth.errors import AuthenticationFailed
+    from ..auth.throttle import SignInThrottled
 
     runtime: Runtime = request.app.state.runtime
     if runtime.embedded is not None and not runtime.embedded.available:
         raise GatewayError(503, "service_unavailable", "the database is restarting; retry shortly")
     authenticator: Any = runtime.extras["authenticator"]
     try:
-        principal = await authenticator.authenticate(request.headers.get("authorization"))
+        principal = await authenticator.authenticate(
+            request.headers.get("authorization"),
+            client=request.client.host if request.client else None,
+        )
     except AuthenticationFailed as exc:
         raise GatewayError(401, "unauthorized", str(exc)) from exc
+    except SignInThrottled as exc:
+        raise GatewayError(
+            429, "too_many_requests", exc.reason, {"Retry-After": str(exc.retry_after_s)}
+        ) from exc
     db = request.path_params.get("db", "")
     if needs_db:
         own = runtime.dbs.rep(principal.user_id) if principal.role in ("rep", "engineer") else None
