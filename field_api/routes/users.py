@@ -9,7 +9,9 @@ PATCH /api/v1/users/{id}                  admin: name, time zone, role, active, 
 POST  /api/v1/users/{id}/revoke-tokens    admin: every token issued until now is refused
 GET   /api/v1/me                          the caller, with their sync_url
 GET   /api/v1/me/devices                  the caller's devices
-POST  /api/v1/me/devices                  register or update one device (201 when new)
+POST  /api/v1/me/devices                  register or update one device (201 when new; at most
+                                          20 per user)
+DELETE /api/v1/me/devices/{device_id}     forget one of the caller's devices
 """
 
 from __future__ import annotations
@@ -256,3 +258,12 @@ async def register_device(
         )
     response.status_code = 201 if created else 200
     return DeviceOut(**device_docs.public_view(doc))
+
+
+@router.delete("/me/devices/{device_id}", status_code=204)
+async def remove_device(device_id: str, principal: PrincipalDep, store: DeviceStoreDep) -> None:
+    """Forget one of the caller's devices (a lost phone; room under the per-user cap)."""
+    if not device_docs.DEVICE_ID_RE.match(device_id):
+        raise NotFound(f"you have no device {device_id[:128]!r}")
+    if not await store.remove(principal.user_id, device_id):
+        raise NotFound(f"you have no device {device_id!r}")

@@ -15,7 +15,10 @@ answer is ``503`` with ``Retry-After``.
     GET|PUT|DELETE /sync/{db}/_local/{id}     replication checkpoints
     GET|PUT|DELETE /sync/{db}/{docid}[/{attachment}]
 
-Devices may send ``X-Device-Id`` so their pulls and pushes are recorded per device.
+Devices may send ``X-Device-Id`` (the device id rule of ``/api/v1/me/devices``; 400 otherwise)
+so their pulls and pushes are recorded per device, up to the per-user cap of device records.
+Attachments are served with ``nosniff``, a sandboxing CSP, and as downloads unless they are
+plain images (:func:`attachment_headers`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
 from .. import metrics
+from ..auth.devices import DEVICE_ID_RE, DEVICE_ID_RULE
 from ..couch import CouchHTTPError, CouchUnavailable, db_path, doc_path
 from ..couch.client import RawResponse, segment
 from ..feeds import FeedRequest, FeedRequestError, Feeds
@@ -73,6 +77,9 @@ ALL_DOCS_QUERY = {
     "endkey_docid",
 }
 SMALL_RESPONSE_BYTES = 512 * 1024
+# attachment types a browser shows inline without running anything (SVG can carry script: not
+# here); every other type is served as a download, and never sniffed into HTML
+INLINE_ATTACHMENT_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 PASS_HEADERS = ("content-type", "etag", "content-encoding", "content-length")
 
 
@@ -220,7 +227,10 @@ async def _authorize(request: Request, needs_db: bool) -> SyncContext:
                 if own
                 else f"a {principal.role} has no database to replicate",
             )
-    device = request.headers.get("x-device-id", "")[:128] or "unknown"
+    device = request.headers.get("x-device-id") or "unknown"
+    if not DEVICE_ID_RE.match(device):
+        # the rule of POST /api/v1/me/devices: no markup, no unbounded text in device records
+        raise GatewayError(400, "bad_request", f"X-Device-Id is not valid: {DEVICE_ID_RULE}")
     return SyncContext(runtime, db, principal.user_id, principal.role, device)
 
 
@@ -640,6 +650,8 @@ async def attachment(request: Request, ctx: SyncContext) -> Response:
             request.method, path, params=params, headers={"Accept-Encoding": "identity"}
         )
         headers = {k: v for k, v in resp.headers.items() if k.lower() in PASS_HEADERS}
+        if resp.status_code < 300:
+            headers.update(attachment_headers(headers.get("content-type", "")))
         return StreamingResponse(_raw(resp), resp.status_code, headers)
     if request.method not in ("PUT", "DELETE"):
         return couch_error(405, "method_not_allowed", f"{request.method} is not allowed here")
@@ -667,6 +679,18 @@ async def attachment(request: Request, ctx: SyncContext) -> Response:
     _record(ctx, request, "push")
     _written(ctx)
     return json_response(request, result, 201 if request.method == "PUT" else 200)
+
+
+def attachment_headers(content_type: str) -> dict[str, str]:
+    """What keeps an attachment a device uploaded (with the type it chose) from running as a
+    page of this origin: no sniffing, no script, and a download unless it is a plain image."""
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    }
+    if content_type.split(";", 1)[0].strip().lower() not in INLINE_ATTACHMENT_TYPES:
+        headers["Content-Disposition"] = "attachment"
+    return headers
 
 
 @endpoint("local")
