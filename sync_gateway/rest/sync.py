@@ -76,6 +76,7 @@ ALL_DOCS_QUERY = {
     "startkey_docid",
     "endkey_docid",
 }
+JSON_KEY_PARAMS = frozenset({"key", "keys", "startkey", "endkey", "start_key", "end_key"})
 SMALL_RESPONSE_BYTES = 512 * 1024
 # attachment types a browser shows inline without running anything (SVG can carry script: not
 # here); every other type is served as a download, and never sniffed into HTML
@@ -409,16 +410,12 @@ async def revs_diff(request: Request, ctx: SyncContext) -> Response:
 
 @endpoint("all_docs")
 async def all_docs(request: Request, ctx: SyncContext) -> Response:
-    params: dict[str, Any] = {k: v for k, v in request.query_params.items() if k in ALL_DOCS_QUERY}
-    keys = None
+    params = _all_docs_params(request.query_params)
+    keys = params.pop("keys", None)
     if request.method == "POST":
         body = await read_json(request, ctx.settings.max_request_bytes)
-        keys = body.get("keys") if isinstance(body, dict) else None
-    elif "keys" in params:
-        try:
-            keys = orjson.loads(params.pop("keys"))
-        except orjson.JSONDecodeError as exc:
-            raise GatewayError(400, "bad_request", "keys must be a JSON array") from exc
+        if isinstance(body, dict) and "keys" in body:
+            keys = body["keys"]
     if keys is not None and (
         not isinstance(keys, list)
         or len(keys) > 10_000
@@ -436,6 +433,43 @@ async def all_docs(request: Request, ctx: SyncContext) -> Response:
         if not str(r.get("id", r.get("key", ""))).startswith("_design/")
     ]
     return json_response(request, result)
+
+
+def _all_docs_params(query: Any) -> dict[str, Any]:
+    """The query of ``_all_docs``, decoded and checked, so the CouchDB client encodes each
+    value exactly once, as CouchDB expects: keys are JSON in the URL (``startkey="order:"``);
+    the device's JSON text is decoded here (it was passed on as a string, and so encoded twice:
+    no rows). Garbage is a 400, never a 500 or a surprise from the backend."""
+    params: dict[str, Any] = {}
+    for name, value in query.items():
+        if name not in ALL_DOCS_QUERY:
+            continue
+        if name in JSON_KEY_PARAMS:
+            decoded = _json_param(name, value)
+            if name == "keys":
+                params[name] = decoded  # checked as a list by the caller
+                continue
+            if not isinstance(decoded, str):
+                raise GatewayError(400, "bad_request", f"{name} must be a JSON string (an id)")
+            params[name] = decoded
+        elif name in ("limit", "skip"):
+            if not value.isdigit() or len(value) > 12:
+                raise GatewayError(400, "bad_request", f"{name} must be a non-negative integer")
+            params[name] = int(value)
+        elif name in ("startkey_docid", "endkey_docid"):
+            params[name] = value  # plain text in CouchDB's API, not JSON
+        elif value in ("true", "false"):
+            params[name] = value == "true"
+        else:
+            raise GatewayError(400, "bad_request", f"{name} must be true or false")
+    return params
+
+
+def _json_param(name: str, value: str) -> Any:
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise GatewayError(400, "bad_request", f'{name} must be JSON, e.g. "order:"') from exc
 
 
 async def _forward(
@@ -651,7 +685,7 @@ async def attachment(request: Request, ctx: SyncContext) -> Response:
         )
         headers = {k: v for k, v in resp.headers.items() if k.lower() in PASS_HEADERS}
         if resp.status_code < 300:
-            headers.update(attachment_headers(headers.get("content-type", "")))
+            headers.update(attachment_headers(resp.headers.get("content-type", "")))
         return StreamingResponse(_raw(resp), resp.status_code, headers)
     if request.method not in ("PUT", "DELETE"):
         return couch_error(405, "method_not_allowed", f"{request.method} is not allowed here")
