@@ -50,9 +50,12 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.seed_demo:
         from .demo import DEMO_LOGINS
 
-        print("  demo logins (user / password): " + ", ".join(f"{u} / {p}" for u, p in DEMO_LOGINS))
+        print("  demo logins (user / password), when the demo data is loaded:")
+        for role in ("rep", "engineer", "manager", "backoffice"):
+            logins = ", ".join(f"{u} / {p}" for u, p, r in DEMO_LOGINS if r == role)
+            print(f"    {role:<10} {logins}")
     if settings.admin_password is not None:
-        print("  admin login: admin / the value of FIELDSYNC_ADMIN_PASSWORD (make run: admin-demo)")
+        print("    admin      admin / the value of FIELDSYNC_ADMIN_PASSWORD (make run: admin-demo)")
     uvicorn.run(
         app,
         host=settings.host,
