@@ -82,7 +82,8 @@ class Backoff:
         over = failures - self.free
         if over <= 0:
             return 0.0
-        return min(self.base_s * 2 ** min(over - 1, 32), self.cap_s)
+        doubled: float = self.base_s * float(2 ** min(over - 1, 32))
+        return min(doubled, self.cap_s)
 
 
 PAIR_BACKOFF = Backoff(free=5, base_s=1.0, cap_s=300.0)
@@ -104,8 +105,8 @@ def address_key(address: str | None) -> str:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return address[:64]
-    if ip.version == 6:
-        mapped = ip.ipv4_mapped  # type: ignore[union-attr]
+    if isinstance(ip, ipaddress.IPv6Address):
+        mapped = ip.ipv4_mapped
         if mapped is not None:
             return str(mapped)
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
