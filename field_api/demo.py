@@ -326,11 +326,15 @@ async def seed_demo(
     seed: int = 42,
     accounts: int = 300,
     products: int = 2000,
+    users: UserStore | None = None,
 ) -> SeedSummary:
-    """Write the demo world; existing documents with the same ids are left as they are."""
+    """Write the demo world; existing documents with the same ids are left as they are.
+
+    ``users``: the service's user store (its password hashing settings); default: a store with
+    the production argon2 parameters."""
     await ensure_databases(couch, dbs)
     world = build_master(random.Random(seed), accounts, products)
-    users = UserStore(couch, dbs)
+    users = users or UserStore(couch, dbs)
     created = 0
     people = [(u, name, "rep", tz) for u, name, _, tz in REPS] + STAFF
     for user_id, name, role, tz in people:
@@ -369,7 +373,9 @@ async def seed_demo(
 
 async def seed_if_empty(rt: Runtime) -> None:
     if await is_empty(rt.couch, rt.dbs):
-        await seed_demo(rt.couch, rt.dbs)
+        from sync_gateway import auth
+
+        await seed_demo(rt.couch, rt.dbs, users=auth.install(rt).store)
 
 
 async def seed_demo_cli(settings: Settings, args: argparse.Namespace) -> int:
