@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -101,6 +102,8 @@ async def stack(workers: bool = False, **env_overrides: str) -> AsyncIterator[St
         "COUCHDB_URL": url,
         "FIELDSYNC_PORT": str(port),
         "FIELDSYNC_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        # an external store needs a secret of its own (auth/secret.py refuses to start without)
+        "FIELDSYNC_JWT_SECRET": secrets.token_hex(32),
         "FIELDSYNC_DB_PREFIX": prefix,
         "FIELDSYNC_RUN_WORKERS": "true" if workers else "false",
         **env_overrides,

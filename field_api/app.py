@@ -13,10 +13,11 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from sync_gateway import auth as auth_services
 from sync_gateway.activity import ActivityRecorder
+from sync_gateway.auth.secret import resolve_jwt_secret
 from sync_gateway.couch import CouchClient
 from sync_gateway.databases import ensure_databases
 from sync_gateway.hub import ChangeHub
@@ -50,11 +51,23 @@ log = structlog.get_logger(__name__)
 StartupHook = Callable[[Runtime], Awaitable[None]]
 
 
+# On every answer outside /sync (the API, its docs, health): no MIME sniffing, never framed
+# (clickjacking of the console / docs), no URL (with its query: cursors, ids) leaked as Referer.
+# A route's own value of one of these wins.
+API_SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"referrer-policy", b"no-referrer"),
+)
+
+
 class FieldSyncApp(FastAPI):
     """The API, with ``/sync`` dispatched first and straight to the gateway's own router:
     devices make many small requests, and the API's middleware and route table cost on each
     (measured in the gateway's profile). CORS (when origins are configured) comes before both,
-    so it covers ``/sync`` as well as ``/api``."""
+    so it covers ``/sync`` as well as ``/api``. Everything but ``/sync`` gets
+    :data:`API_SECURITY_HEADERS`."""
 
     sync = SyncApp(extra_routes=session_routes)
     cors: CorsPolicy | None = None
@@ -71,11 +84,28 @@ class FieldSyncApp(FastAPI):
             scope["app"] = self  # handlers find the runtime in request.app.state
             await self.sync(scope, receive, send)
             return
-        await super().__call__(scope, receive, send)
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+
+        async def send_secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(h for h in API_SECURITY_HEADERS if h[0] not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await super().__call__(scope, receive, send_secured)
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
-    """Build the service. Pass ``runtime`` to share an already started CouchDB runtime (tests)."""
+    """Build the service. Pass ``runtime`` to share an already started CouchDB runtime (tests).
+
+    Raises :class:`~sync_gateway.auth.secret.InsecureSecret` when the token secret is missing,
+    short or published (the service must not start with it).
+    """
+    settings.jwt_secret = resolve_jwt_secret(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -20,6 +20,8 @@ from .logging import configure
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from sync_gateway.auth.secret import InsecureSecret
+
     from .app import create_app
 
     overrides: dict[str, object] = {}
@@ -28,7 +30,17 @@ def _serve(args: argparse.Namespace) -> int:
     if args.port:
         overrides["port"] = args.port
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except InsecureSecret as exc:
+        print(f"fieldsync: {exc.reason}", file=sys.stderr)
+        return 2
+    if settings.dev_insecure:
+        print(
+            "fieldsync: WARNING: FIELDSYNC_DEV_INSECURE=1: started without the checks of the "
+            "token secret; never run this way where others can reach the service",
+            file=sys.stderr,
+        )
     base = settings.public_base()
     print(f"fieldsync serving on {base}")
     print(f"  health   {base}/healthz")
@@ -41,9 +53,12 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.seed_demo:
         from .demo import DEMO_LOGINS
 
-        print("  demo logins (user / password): " + ", ".join(f"{u} / {p}" for u, p in DEMO_LOGINS))
+        print("  demo logins (user / password), when the demo data is loaded:")
+        for role in ("rep", "engineer", "manager", "backoffice"):
+            logins = ", ".join(f"{u} / {p}" for u, p, r in DEMO_LOGINS if r == role)
+            print(f"    {role:<10} {logins}")
     if settings.admin_password is not None:
-        print("  admin login: admin / the value of FIELDSYNC_ADMIN_PASSWORD (make run: admin-demo)")
+        print("    admin      admin / the value of FIELDSYNC_ADMIN_PASSWORD (make run: admin-demo)")
     uvicorn.run(
         app,
         host=settings.host,

@@ -3,9 +3,10 @@
 ``seed_demo`` writes, for a given seed, always the same world: 3 territories, 3 reps, 1 service
 engineer, 1 manager, 1 back-office user and the admin; ``accounts`` accounts (default 300) with
 one or two contacts each, spread over the territories; ``products`` products (default 2,000);
-one price list per territory; a few orders and visits so every screen has something to show.
-Every document is validated with ``mobile_schema`` before it is written. Demo logins are
-``<user id>`` / ``<user id>-demo`` (``DEMO_LOGINS``).
+one price list per territory; a few orders, and the engineer's visits and work order, so every
+role has something to show. Every document is validated with ``mobile_schema`` before it is
+written. Demo logins are ``<user id>`` / ``<user id>-demo`` (``DEMO_LOGINS``: user, password,
+role), each user with the role ``STAFF`` / ``REPS`` give them.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ STAFF = [
     ("maria", "Maria Novak", "manager", "Europe/Prague"),
     ("otto", "Otto Berg", "backoffice", "Europe/Berlin"),
 ]
-DEMO_LOGINS = [(user_id, f"{user_id}-demo") for user_id, *_ in REPS + STAFF]
+DEMO_LOGINS = [(user_id, f"{user_id}-demo", "rep") for user_id, *_ in REPS] + [
+    (user_id, f"{user_id}-demo", role) for user_id, _, role, _ in STAFF
+]
 
 _SHOP_KINDS = [
     "Café",
@@ -145,6 +148,7 @@ class SeedSummary:
     price_lists: int
     orders: int
     visits: int
+    work_orders: int = 0
 
 
 def _base(doc_type: str, local_id: str, **body: Any) -> dict[str, Any]:
@@ -262,6 +266,20 @@ def build_master(rng: random.Random, n_accounts: int, n_products: int) -> dict[s
                     total=order_total(lines),
                 )
             )
+    engineer = next(user_id for user_id, _, role, _ in STAFF if role == "engineer")
+    work_orders = [
+        _base(
+            "work_order",
+            "wo-1",
+            account_id=accounts[0]["_id"],
+            assignee_id=engineer,
+            priority="high",
+            status="assigned",
+            problem="Espresso machine leaks under the group head.",
+            resolution=None,
+            sla_due="2026-01-06T16:00:00.000Z",
+        )
+    ]
     visits = []
     for k in range(4):
         account = accounts[(k * 7) % len(accounts)]
@@ -269,7 +287,7 @@ def build_master(rng: random.Random, n_accounts: int, n_products: int) -> dict[s
             _base(
                 "visit",
                 f"v{k + 1}",
-                assignee_id="erik",
+                assignee_id=engineer,
                 account_id=account["_id"],
                 kind="service",
                 status="planned",
@@ -277,7 +295,8 @@ def build_master(rng: random.Random, n_accounts: int, n_products: int) -> dict[s
                 scheduled_end=f"2026-01-{6 + k:02d}T10:00:00.000Z",
                 check_in=None,
                 check_out=None,
-                work_order_id=None,
+                # the first visit is the work order's (same account)
+                work_order_id=work_orders[0]["_id"] if k == 0 else None,
             )
         )
     world = {
@@ -288,6 +307,7 @@ def build_master(rng: random.Random, n_accounts: int, n_products: int) -> dict[s
         "contacts": contacts,
         "orders": orders,
         "visits": visits,
+        "work_orders": work_orders,
     }
     for docs in world.values():
         for doc in docs:
@@ -306,15 +326,18 @@ async def seed_demo(
     seed: int = 42,
     accounts: int = 300,
     products: int = 2000,
+    users: UserStore | None = None,
 ) -> SeedSummary:
-    """Write the demo world; existing documents with the same ids are left as they are."""
+    """Write the demo world; existing documents with the same ids are left as they are.
+
+    ``users``: the service's user store (its password hashing settings); default: a store with
+    the production argon2 parameters."""
     await ensure_databases(couch, dbs)
     world = build_master(random.Random(seed), accounts, products)
-    users = UserStore(couch, dbs)
+    users = users or UserStore(couch, dbs)
     created = 0
-    for user_id, name, *rest in REPS + STAFF:
-        role = "rep" if len(rest) == 2 else rest[0]
-        tz = rest[-1]
+    people = [(u, name, "rep", tz) for u, name, _, tz in REPS] + STAFF
+    for user_id, name, role, tz in people:
         try:
             await users.create_user(
                 user_id, name=name, role=role, password=f"{user_id}-demo", time_zone=tz
@@ -332,7 +355,7 @@ async def seed_demo(
     for batch in chunked(master, 500):
         await couch.bulk_docs(dbs.master, batch)
     await couch.bulk_docs(dbs.orders, world["orders"])
-    await couch.bulk_docs(dbs.field, world["visits"])
+    await couch.bulk_docs(dbs.field, world["visits"] + world["work_orders"])
     summary = SeedSummary(
         created,
         len(world["territories"]),
@@ -342,6 +365,7 @@ async def seed_demo(
         len(world["price_lists"]),
         len(world["orders"]),
         len(world["visits"]),
+        len(world["work_orders"]),
     )
     log.info("demo_seeded", **summary.__dict__)
     return summary
@@ -349,7 +373,9 @@ async def seed_demo(
 
 async def seed_if_empty(rt: Runtime) -> None:
     if await is_empty(rt.couch, rt.dbs):
-        await seed_demo(rt.couch, rt.dbs)
+        from sync_gateway import auth
+
+        await seed_demo(rt.couch, rt.dbs, users=auth.install(rt).store)
 
 
 async def seed_demo_cli(settings: Settings, args: argparse.Namespace) -> int:

@@ -19,10 +19,18 @@ from sync_gateway import auth
 from sync_gateway.auth import errors as auth_errs
 from sync_gateway.auth.authenticate import Authenticator, Principal
 from sync_gateway.auth.devices import DeviceStore
+from sync_gateway.auth.throttle import SignInThrottled
 from sync_gateway.auth.users import UserStore
 from sync_gateway.runtime import Runtime
 
-from .problems import BadInput, Conflicting, NotAllowed, NotAuthenticated, NotFound
+from .problems import (
+    BadInput,
+    Conflicting,
+    NotAllowed,
+    NotAuthenticated,
+    NotFound,
+    TooManyRequests,
+)
 
 
 def runtime(request: Request) -> Runtime:
@@ -57,11 +65,17 @@ DeviceStoreDep = Annotated[DeviceStore, Depends(device_store)]
 
 
 async def current_principal(request: Request, authn: AuthenticatorDep) -> Principal:
-    """The caller, from ``Authorization: Bearer <token>`` or Basic; 401 with the reason."""
-    try:
-        return await authn.authenticate(request.headers.get("authorization"))
-    except auth_errs.AuthError as exc:
-        raise NotAuthenticated(exc.reason) from exc
+    """The caller, from ``Authorization: Bearer <token>`` or Basic; 401 with the reason
+    (429 after too many failed Basic sign-ins)."""
+    with auth_errors():
+        return await authn.authenticate(
+            request.headers.get("authorization"), client=client_address(request)
+        )
+
+
+def client_address(request: Request) -> str | None:
+    """The caller's address as the ASGI server saw it (behind a proxy: FORWARDED_ALLOW_IPS)."""
+    return request.client.host if request.client else None
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
@@ -86,6 +100,8 @@ def auth_errors() -> Iterator[None]:
     """Render the auth package's errors as the API's problem+json errors."""
     try:
         yield
+    except SignInThrottled as exc:
+        raise TooManyRequests(exc.reason, exc.retry_after_s) from exc
     except auth_errs.AuthenticationFailed as exc:
         raise NotAuthenticated(exc.reason) from exc
     except auth_errs.UserExists as exc:
@@ -94,3 +110,5 @@ def auth_errors() -> Iterator[None]:
         raise NotFound(exc.reason) from exc
     except auth_errs.InvalidInput as exc:
         raise BadInput(exc.reason) from exc
+    except auth_errs.AuthError as exc:
+        raise NotAuthenticated(exc.reason) from exc

@@ -5,7 +5,9 @@
     ├── NotAuthenticated 401      no, bad or expired credentials
     ├── NotAllowed      403       the role or the owner does not permit it
     ├── NotFound        404
-    └── Conflicting     409       illegal transition or concurrent change
+    ├── Conflicting     409       illegal transition or concurrent change
+    ├── TooManyRequests 429       too many failed sign-ins (``Retry-After``)
+    └── ServiceUnavailable 503
 
 One place, :func:`install`, turns these and FastAPI's own validation errors into responses, so
 every error a person sees says what went wrong and what to do.
@@ -26,6 +28,8 @@ PROBLEM = "application/problem+json"
 class ApiError(Exception):
     status = 400
     title = "Bad request"
+
+    headers: dict[str, str] | None = None
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -58,14 +62,26 @@ class Conflicting(ApiError):
     title = "Conflict"
 
 
+class TooManyRequests(ApiError):
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after_s)}
+
+
 class ServiceUnavailable(ApiError):
     status = 503
     title = "Service unavailable"
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    if status == 503:
+def problem(
+    status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    if headers is None and status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    if headers is None and status == 503:
         headers = {"Retry-After": "5"}
     return JSONResponse(
         {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra},
@@ -80,7 +96,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return problem(exc.status, exc.title, exc.detail, **exc.extra)
+        return problem(exc.status, exc.title, exc.detail, exc.headers, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

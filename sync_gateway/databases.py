@@ -12,10 +12,15 @@ A deployment (or a test) may put a prefix before every name; user ids are restri
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 
-from .couch import CouchClient
+import structlog
+
+from .couch import CouchClient, CouchNotFound
+
+log = structlog.get_logger(__name__)
 
 USER_ID_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
@@ -63,5 +68,22 @@ class Databases:
 
 
 async def ensure_databases(couch: CouchClient, dbs: Databases) -> list[str]:
-    """Create the shared databases that do not exist yet; return the ones created."""
-    return [db for db in dbs.shared if await couch.create_db(db)]
+    """Create the shared databases that do not exist yet; return the ones created.
+
+    Databases made before every database was created admin-only (an older install) are made
+    admin-only here too: the shared ones and every ``rep_<id>`` of this prefix."""
+    created = [db for db in dbs.shared if await couch.create_db(db)]
+    existing = [db for db in await couch.all_dbs() if db.startswith(dbs.prefix)]
+    mine = [db for db in existing if db in dbs.shared or dbs.user_of(db) is not None]
+    limit = asyncio.Semaphore(8)
+
+    async def secure(db: str) -> None:
+        async with limit:
+            try:
+                if await couch.set_admin_only(db):
+                    log.warning("database_made_admin_only", db=db)
+            except CouchNotFound:  # deleted meanwhile
+                pass
+
+    await asyncio.gather(*(secure(db) for db in mine if db not in created))
+    return created

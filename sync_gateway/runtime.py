@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import structlog
+
 from .couch import CouchClient, CouchError
 from .couch.embedded import EmbeddedCouch
 from .databases import Databases
 from .settings import Settings
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -26,17 +30,21 @@ class Runtime:
     def couch_url(self) -> str:
         """The CouchDB URL with credentials, for clients of their own (feeds, workers)."""
         if self.embedded is not None:
-            return self.embedded.url
+            return self.embedded.admin_url
         return self.settings.couchdb_url or ""
 
     async def couch_status(self) -> tuple[bool, str]:
-        """(answers, reason) for health checks and the gateway's 503."""
+        """(answers, reason) for health checks and the gateway's 503.
+
+        The reason is for anyone who can reach ``/healthz``: it never carries the store's URL
+        or the exception text (both go to the log, for the operator)."""
         if self.embedded is not None and not self.embedded.available:
             return False, "the embedded CouchDB is restarting"
         try:
             await self.couch.server_info()
         except CouchError as exc:
-            return False, f"CouchDB does not answer: {exc}"
+            log.warning("couchdb_health_failed", couchdb=self.couch.url, error=str(exc))
+            return False, "CouchDB does not answer"
         return True, "ok"
 
     @classmethod

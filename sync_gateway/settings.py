@@ -46,7 +46,11 @@ class Settings(BaseSettings):
 
     # Auth
     admin_password: SecretStr | None = None
-    jwt_secret: SecretStr = SecretStr("dev-only-change-me-dev-only-change-me")
+    # unset: generated in the data folder with the embedded store, refused with an external one;
+    # short or published values are refused (auth/secret.py)
+    jwt_secret: SecretStr | None = None
+    # FIELDSYNC_DEV_INSECURE=1: start despite an insecure secret, warning loudly (development)
+    dev_insecure: bool = False
     token_ttl_s: int = 12 * 3600
     # argon2id cost (argon2-cffi's defaults, RFC 9106 low-memory); lower only for tests
     argon2_time_cost: int = 3

@@ -1,7 +1,8 @@
 """Session-wide fixtures: a real CouchDB-protocol server and fresh databases per test.
 
 The server is PouchDB Server started once per session on a free port with a temporary data
-folder, or the CouchDB at ``COUCHDB_URL`` when that is set. Each test gets its own database
+folder (with its admin: ``couch_url`` carries the credentials, as ``COUCHDB_URL`` does), or the
+CouchDB at ``COUCHDB_URL`` when that is set. Each test gets its own database
 prefix, so tests never see each other's data; the databases are deleted afterwards.
 """
 
@@ -50,7 +51,7 @@ async def embedded_couch(
 
 @pytest.fixture(scope="session")
 def couch_url(embedded_couch: EmbeddedCouch | None) -> str:
-    return os.environ.get("COUCHDB_URL") or (embedded_couch.url if embedded_couch else "")
+    return os.environ.get("COUCHDB_URL") or (embedded_couch.admin_url if embedded_couch else "")
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
@@ -45,19 +45,35 @@ def conflict_store(rt: RuntimeDep) -> CouchConflictStore:
     return store
 
 
+MAX_CURSOR = 1000
+NOT_OURS = "cursor is not one this API handed out; start again without it"
+
+
 def _encode_cursor(record: dict[str, Any]) -> str:
-    raw = json.dumps([record["updated_at"], record["_id"]]).encode()
+    raw = orjson.dumps([record["updated_at"], record["_id"]])
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def _decode_cursor(cursor: str) -> tuple[str, str]:
+    """The (updated_at, _id) inside a cursor, or BadInput. Whatever the text: orjson refuses
+    deep nesting and lone surrogates (the stdlib parser raised RecursionError / let surrogates
+    through to a TypeError), and both values are checked for what they must be."""
+    if len(cursor) > MAX_CURSOR:
+        raise BadInput(NOT_OURS)
     try:
-        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError) as exc:
-        raise BadInput("cursor is not one this API handed out") from exc
+        value = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError) as exc:  # orjson.JSONDecodeError is a ValueError
+        raise BadInput(NOT_OURS) from exc
     if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
-        raise BadInput("cursor is not one this API handed out")
-    return value[0], value[1]
+        raise BadInput(NOT_OURS)
+    updated_at, record_id = value
+    try:
+        parse_timestamp(updated_at)
+    except ValueError as exc:
+        raise BadInput(NOT_OURS) from exc
+    if not record_id.startswith("conflict_record:"):
+        raise BadInput(NOT_OURS)
+    return updated_at, record_id
 
 
 @router.get("/conflicts")
@@ -68,7 +84,7 @@ async def list_conflicts(
     doc_type: str | None = None,
     since: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR)] = None,
 ) -> ConflictPage:
     """Conflict resolutions, newest first, filtered by user, document type and time."""
     if since is not None:

@@ -3,11 +3,15 @@
 POST  /api/v1/users                       admin: create a user (a field user gets rep_<id>)
 GET   /api/v1/users[?role=]               admin, manager
 GET   /api/v1/users/{id}                  admin, manager
-PATCH /api/v1/users/{id}                  admin: name, time zone, active, password
+PATCH /api/v1/users/{id}                  admin: name, time zone, role, active, password
+                                          (a new password, role or a deactivation revokes
+                                          the user's tokens)
 POST  /api/v1/users/{id}/revoke-tokens    admin: every token issued until now is refused
 GET   /api/v1/me                          the caller, with their sync_url
 GET   /api/v1/me/devices                  the caller's devices
-POST  /api/v1/me/devices                  register or update one device (201 when new)
+POST  /api/v1/me/devices                  register or update one device (201 when new; at most
+                                          20 per user)
+DELETE /api/v1/me/devices/{device_id}     forget one of the caller's devices
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ class UserPatch(BaseModel):
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     time_zone: str | None = None
+    role: Role | None = None
     active: bool | None = None
     password: str | None = Field(default=None, min_length=8, max_length=1024)
 
@@ -133,12 +138,9 @@ async def create_user(
             time_zone=body.time_zone,
         )
     authn.forget(body.id)
-    router: Any = rt.extras.get("router")
-    if router is not None and body.role in ("rep", "engineer"):
+    if body.role in user_docs.FIELD_ROLES:
         # fill the new database in the background; the periodic rescan would also find it
-        task = asyncio.create_task(router.add_user_db(body.id))
-        rt.extras.setdefault("background", set()).add(task)  # type: ignore[union-attr]
-        task.add_done_callback(rt.extras["background"].discard)  # type: ignore[union-attr]
+        _fill_in_background(rt, body.id)
     return _user_out(doc)
 
 
@@ -161,21 +163,44 @@ async def get_user(user_id: str, _: AdminOrManager, store: UserStoreDep) -> User
 
 @router.patch("/users/{user_id}")
 async def update_user(
-    user_id: str, body: UserPatch, admin: Admin, store: UserStoreDep, authn: AuthenticatorDep
+    user_id: str,
+    body: UserPatch,
+    admin: Admin,
+    store: UserStoreDep,
+    authn: AuthenticatorDep,
+    rt: RuntimeDep,
 ) -> UserOut:
-    """Change a user's name, time zone, password, or disable / enable them."""
+    """Change a user's name, time zone, role, password, or disable / enable them; a new
+    password, a new role or a deactivation revokes the tokens issued before it."""
     if body.active is False and user_id == admin.user_id:
         raise Conflicting("you cannot disable yourself; ask another admin")
-    with auth_errors():
-        doc = await store.require_user(user_id)
-        if body.name is not None or body.time_zone is not None:
-            doc = await store.update_profile(user_id, name=body.name, time_zone=body.time_zone)
-        if body.password is not None:
-            doc = await store.set_password(user_id, body.password)
-        if body.active is not None:
-            doc = await store.set_active(user_id, body.active)
-    authn.forget(user_id)
+    if body.role is not None and body.role != "admin" and user_id == admin.user_id:
+        raise Conflicting("you cannot take the admin role from yourself; ask another admin")
+    try:
+        with auth_errors():
+            doc = await store.require_user(user_id)
+            if body.name is not None or body.time_zone is not None:
+                doc = await store.update_profile(user_id, name=body.name, time_zone=body.time_zone)
+            if body.password is not None:
+                doc = await store.set_password(user_id, body.password)
+            if body.role is not None and body.role != doc["role"]:
+                doc = await store.set_role(user_id, body.role)
+                if body.role in user_docs.FIELD_ROLES:
+                    _fill_in_background(rt, user_id)
+            if body.active is not None:
+                doc = await store.set_active(user_id, body.active)
+    finally:
+        authn.forget(user_id)  # even half done: a revocation must take effect at once
     return _user_out(doc)
+
+
+def _fill_in_background(rt: Any, user_id: str) -> None:
+    router: Any = rt.extras.get("router")
+    if router is None:
+        return  # the router's periodic rescan finds the database
+    task = asyncio.create_task(router.add_user_db(user_id))
+    rt.extras.setdefault("background", set()).add(task)
+    task.add_done_callback(rt.extras["background"].discard)
 
 
 @router.post("/users/{user_id}/revoke-tokens")
@@ -233,3 +258,12 @@ async def register_device(
         )
     response.status_code = 201 if created else 200
     return DeviceOut(**device_docs.public_view(doc))
+
+
+@router.delete("/me/devices/{device_id}", status_code=204)
+async def remove_device(device_id: str, principal: PrincipalDep, store: DeviceStoreDep) -> None:
+    """Forget one of the caller's devices (a lost phone; room under the per-user cap)."""
+    if not device_docs.DEVICE_ID_RE.match(device_id):
+        raise NotFound(f"you have no device {device_id[:128]!r}")
+    if not await store.remove(principal.user_id, device_id):
+        raise NotFound(f"you have no device {device_id!r}")

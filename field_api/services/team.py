@@ -40,7 +40,7 @@ from collections.abc import Mapping, MutableMapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sync_gateway.auth.devices import DeviceStore
+from sync_gateway.auth.devices import DEVICE_ID_RE, DeviceStore
 from sync_gateway.auth.users import FIELD_ROLES, UserStore
 from sync_gateway.couch import CouchClient, CouchNotFound
 from sync_gateway.couch.client import db_path
@@ -163,6 +163,10 @@ async def member(
     device_rows = [
         {k: d.get(k) for k in ("device_id", "platform", "last_pull", "last_push")} for d in docs
     ]
+    for row in device_rows:
+        # records made before /sync checked X-Device-Id may hold any text: never shown raw
+        if not isinstance(row["device_id"], str) or not DEVICE_ID_RE.match(row["device_id"]):
+            row["device_id"] = "(invalid device id)"
     last_pull = max((d["last_pull"] for d in device_rows if d["last_pull"]), default=None)
     last_push = max((d["last_push"] for d in device_rows if d["last_push"]), default=None)
     db = dbs.rep(user_id)

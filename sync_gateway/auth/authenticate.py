@@ -20,7 +20,16 @@ This runs for every request of every device, so it is built to be cheap:
 - a verified token's claims are kept for ``token_ttl_s`` (60 s) under the token itself, so the
   signature is checked once per minute and device rather than on each of a pull's hundreds of
   requests; its expiry is still checked on every use, and only verified tokens are kept;
-- concurrent misses for the same user (or the same Basic credentials) share one lookup.
+- concurrent misses for the same user (or the same Basic credentials) share one lookup;
+- every password check (the token endpoint, Basic, any later sign-in door) is throttled by
+  :class:`~.throttle.SignInThrottle` per client address and per user, before argon2 runs:
+  pass the client address as ``client``.
+
+Revocation: a token issued before the user's ``tokens_valid_after`` is refused. The check reads
+the user document (cached 5 s, dropped at once by :meth:`Authenticator.forget` in the process
+that made the change), never the 60 s claims cache, so a revocation takes effect at once here
+and within 5 s in other processes. ``UserStore`` moves ``tokens_valid_after`` on a password
+change, a role change and a deactivation.
 
 The role and the name come from the user document, not from the token.
 """
@@ -51,6 +60,7 @@ from .errors import (
     UserDisabled,
     WrongCredentials,
 )
+from .throttle import SignInThrottle
 from .users import UserStore
 
 log = structlog.get_logger(__name__)
@@ -80,17 +90,22 @@ class Authenticator:
         token_ttl_s: float = 60.0,
         max_entries: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
+        throttle: SignInThrottle | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
+        self.throttle = throttle or SignInThrottle(clock=clock)
         self._users: TTLCache[str, dict[str, Any]] = TTLCache(user_ttl_s, max_entries, clock)
         self._basic: TTLCache[tuple[str, bytes], str] = TTLCache(basic_ttl_s, max_entries, clock)
         self._tokens: TTLCache[str, tokens.Claims] = TTLCache(token_ttl_s, max_entries, clock)
         self._hmac_key = secrets.token_bytes(32)
         self._inflight: dict[Hashable, asyncio.Task[Any]] = {}
 
-    async def authenticate(self, authorization_header: str | None) -> Principal:
-        """The caller, or AuthenticationFailed (an AuthError) saying why not."""
+    async def authenticate(
+        self, authorization_header: str | None, *, client: str | None = None
+    ) -> Principal:
+        """The caller, or AuthenticationFailed (an AuthError) saying why not; SignInThrottled
+        when Basic credentials come after too many failures (``client``: the address)."""
         header = (authorization_header or "").strip()
         if not header:
             raise NoCredentials()
@@ -102,14 +117,31 @@ class Authenticator:
             return await self._bearer(value)
         if scheme.lower() == "basic":
             user_id, password = _parse_basic(value)
-            return principal_of(await self.check_password(user_id, password))
+            return principal_of(await self.check_password(user_id, password, client=client))
         raise AuthenticationFailed(
             f"unsupported authorization scheme {scheme!r}; send 'Bearer <token>' or Basic"
         )
 
-    async def check_password(self, user_id: str, password: str) -> dict[str, Any]:
-        """The user document when ``password`` is right and the user is active."""
-        user_id = user_id.strip().lower()
+    async def check_password(
+        self, user_id: str, password: str, *, client: str | None = None
+    ) -> dict[str, Any]:
+        """The user document when ``password`` is right and the user is active.
+
+        The one door of every sign-in: throttled per ``client`` address and user (raises
+        SignInThrottled before any verification when they must wait)."""
+        user_id = user_id.strip().lower()[:128]
+        self.throttle.check(user_id, client)
+        try:
+            doc = await self._verify(user_id, password)
+        except WrongCredentials:
+            self.throttle.failed(user_id, client)
+            raise
+        self.throttle.succeeded(user_id, client)
+        if not doc.get("active", True):
+            raise UserDisabled()
+        return doc
+
+    async def _verify(self, user_id: str, password: str) -> dict[str, Any]:
         doc = await self.user(user_id)
         if doc is None:
             # same cost as a wrong password, so timing does not reveal which ids exist
@@ -127,8 +159,6 @@ class Authenticator:
                 raise WrongCredentials()
             self._basic.set(key, password_hash)
             await self._maybe_rehash(doc, password)
-        if not doc.get("active", True):
-            raise UserDisabled()
         return doc
 
     async def user(self, user_id: str) -> dict[str, Any] | None:

@@ -7,6 +7,11 @@
      "created_at": "<ts>", "updated_at": "<ts>"}
 
 Timestamps are the document format (UTC, milliseconds, ``Z``), so they compare as strings.
+Device ids follow :data:`DEVICE_ID_RE` wherever they come from (the app's registration or the
+``X-Device-Id`` header on ``/sync``); a user has at most :data:`MAX_DEVICES_PER_USER` device
+documents (registration beyond it is refused; activity of a further device is not recorded).
+The user agent is stored cleaned (:func:`clean_user_agent`: printable ASCII without HTML
+characters, 300 at most), so no device-supplied string reaches a view raw.
 ``register`` is called by the app (``POST /api/v1/me/devices``); ``record_activity`` by the
 gateway's activity flusher, many devices in one ``_all_docs`` + one ``_bulk_docs``. Both upsert
 and settle concurrent writes by retrying on CouchDB's 409.
@@ -31,6 +36,9 @@ log = structlog.get_logger(__name__)
 PLATFORMS = ("android", "ios", "web", "pda", "other")
 DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 MAX_FCM_TOKEN = 4096
+MAX_DEVICES_PER_USER = 20
+DEVICE_ID_RULE = "device ids are 1-128 characters of letters, digits and . _ : @ -"
+_UNSAFE_AGENT = re.compile(r"[^\x20-\x7e]|[<>\"'&\\`]")
 MAX_RETRIES = 10
 ACTIVITY_FIELDS = ("last_pull", "last_push", "user_agent")
 PUBLIC_FIELDS = (
@@ -75,6 +83,14 @@ def new_device(user_id: str, device_id: str, platform: str = "other") -> dict[st
     }
 
 
+def clean_user_agent(value: str | None) -> str | None:
+    """A User-Agent fit to show anywhere: printable ASCII without ``< > " ' & \\ ` ``."""
+    if not value:
+        return None
+    cleaned = _UNSAFE_AGENT.sub("", value)[:300].strip()
+    return cleaned or None
+
+
 def apply_activity(doc: dict[str, Any], update: Mapping[str, Any]) -> bool:
     """Fold one activity update into a device document; True when something changed.
 
@@ -86,9 +102,9 @@ def apply_activity(doc: dict[str, Any], update: Mapping[str, Any]) -> bool:
         if value and (doc.get(key) is None or value > doc[key]):
             doc[key] = value
             changed = True
-    agent = update.get("user_agent")
+    agent = clean_user_agent(update.get("user_agent"))
     if agent and agent != doc.get("user_agent"):
-        doc["user_agent"] = str(agent)[:300]
+        doc["user_agent"] = agent
         changed = True
     return changed
 
@@ -109,9 +125,7 @@ class DeviceStore:
     ) -> tuple[dict[str, Any], bool]:
         """Create or update a device; (document, True when it was created)."""
         if not DEVICE_ID_RE.match(device_id):
-            raise InvalidInput(
-                "device_id must be 1-128 characters of letters, digits and . _ : @ -"
-            )
+            raise InvalidInput(f"device_id is not valid: {DEVICE_ID_RULE}")
         if platform not in PLATFORMS:
             raise InvalidInput(f"platform {platform!r} is not one of {', '.join(PLATFORMS)}")
         if fcm_token is not None and not (0 < len(fcm_token) <= MAX_FCM_TOKEN):
@@ -119,13 +133,19 @@ class DeviceStore:
         doc_id = device_doc_id(user_id, device_id)
         for _ in range(MAX_RETRIES):
             existing = await self.couch.get_or_none(self.dbs.ops, doc_id)
+            if existing is None and await self.count(user_id) >= MAX_DEVICES_PER_USER:
+                raise InvalidInput(
+                    f"you have {MAX_DEVICES_PER_USER} devices registered, the most allowed; "
+                    "remove one (DELETE /api/v1/me/devices/{device_id}) first"
+                )
             doc = existing or new_device(user_id, device_id, platform)
             doc["platform"] = platform
             if fcm_token != doc.get("fcm_token"):
                 doc["fcm_token"] = fcm_token
                 doc["fcm_token_updated_at"] = utc_now()
-            if user_agent:
-                doc["user_agent"] = user_agent[:300]
+            agent = clean_user_agent(user_agent)
+            if agent:
+                doc["user_agent"] = agent
             doc["updated_at"] = utc_now()
             try:
                 result = await self.couch.put(self.dbs.ops, doc)
@@ -148,6 +168,26 @@ class DeviceStore:
             self.dbs.ops, startkey=prefix, endkey=prefix + "\ufff0", include_docs=True
         )
         return [row["doc"] for row in result["rows"] if row.get("doc")]
+
+    async def count(self, user_id: str) -> int:
+        """How many device documents the user has."""
+        prefix = f"device:{user_id}:"
+        result = await self.couch.all_docs(self.dbs.ops, startkey=prefix, endkey=prefix + "\ufff0")
+        return len(result["rows"])
+
+    async def remove(self, user_id: str, device_id: str) -> bool:
+        """Delete a device document; False when there was none."""
+        for _ in range(MAX_RETRIES):
+            doc = await self.get_device(user_id, device_id)
+            if doc is None:
+                return False
+            try:
+                await self.couch.delete(self.dbs.ops, doc["_id"], doc["_rev"])
+            except CouchConflict:
+                continue
+            log.info("device_removed", user_id=user_id, device_id=device_id)
+            return True
+        raise CouchConflict(409, "conflict", f"device {device_id} changed meanwhile")
 
     async def clear_fcm_token(self, user_id: str, device_id: str, fcm_token: str) -> bool:
         """Forget a token FCM reported unregistered, unless the device has sent a new one since."""
@@ -176,9 +216,17 @@ class DeviceStore:
             if not pending:
                 return written
             rows = await self.couch.all_docs(self.dbs.ops, keys=list(pending), include_docs=True)
+            room = await self._room_for_new(
+                [pending[r["key"]][0] for r in rows["rows"] if not r.get("doc")]
+            )
             docs = []
             for row in rows["rows"]:
                 user_id, device_id, update = pending[row["key"]]
+                if not row.get("doc"):
+                    if room.get(user_id, 0) <= 0:
+                        log.warning("device_cap_reached", user_id=user_id, device_id=device_id)
+                        continue
+                    room[user_id] -= 1
                 doc = row.get("doc") or new_device(user_id, device_id)
                 if apply_activity(doc, update) or "_rev" not in doc:
                     doc["updated_at"] = utc_now()
@@ -192,3 +240,10 @@ class DeviceStore:
             pending = {k: v for k, v in pending.items() if k in retry}
         log.warning("device_activity_gave_up", devices=len(pending))
         return written
+
+    async def _room_for_new(self, user_ids: list[str]) -> dict[str, int]:
+        """Per user with a device seen for the first time: how many more documents fit."""
+        room: dict[str, int] = {}
+        for user_id in sorted(set(user_ids)):
+            room[user_id] = MAX_DEVICES_PER_USER - await self.count(user_id)
+        return room

@@ -48,7 +48,14 @@ def issue(user: Mapping[str, Any], settings: Settings, *, now: float | None = No
         "exp": math.floor(issued) + settings.token_ttl_s,
         "jti": secrets.token_hex(12),
     }
-    return jwt.encode(payload, settings.jwt_secret.get_secret_value(), algorithm=ALGORITHM)
+    return jwt.encode(payload, signing_key(settings), algorithm=ALGORITHM)
+
+
+def signing_key(settings: Settings) -> str:
+    """The secret; set at start-up by ``secret.resolve_jwt_secret`` (never a default)."""
+    if settings.jwt_secret is None or not settings.jwt_secret.get_secret_value():
+        raise TokenInvalid("no signing secret is configured")
+    return settings.jwt_secret.get_secret_value()
 
 
 def decode(token: str, settings: Settings) -> Claims:
@@ -56,7 +63,7 @@ def decode(token: str, settings: Settings) -> Claims:
     try:
         payload = jwt.decode(
             token,
-            settings.jwt_secret.get_secret_value(),
+            signing_key(settings),
             algorithms=[ALGORITHM],
             options={"require": list(REQUIRED_CLAIMS)},
         )

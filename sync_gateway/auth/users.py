@@ -9,6 +9,8 @@ Ids follow ``databases.USER_ID_RE`` (so ``rep_<id>`` is a legal database name) a
 name for signing in. Roles: rep, engineer (the field roles, each with a database ``rep_<id>``),
 manager, backoffice, admin. ``tokens_valid_after`` is epoch seconds: every token issued before
 it is refused; so is a token whose ``jti`` is in ``signed_out`` (a signed-out session).
+``tokens_valid_after`` moves to "now" on an explicit revocation, a password change, a role change
+and a deactivation: whoever held a token of the old password, role or account signs in again.
 Concurrent changes are settled by CouchDB's revision check (409 → re-read, retry), and creation
 by the fixed ``_id``: two creators of one user cannot both win.
 """
@@ -55,6 +57,11 @@ def user_doc_id(user_id: str) -> str:
 def public_view(doc: dict[str, Any]) -> dict[str, Any]:
     """The user as the API shows it: never the password hash nor CouchDB's bookkeeping."""
     return {key: doc.get(key) for key in PUBLIC_FIELDS}
+
+
+def _revoke(doc: dict[str, Any]) -> None:
+    # never backwards: a clock step back must not bring revoked tokens to life again
+    doc["tokens_valid_after"] = max(time.time(), float(doc.get("tokens_valid_after") or 0))
 
 
 def validate_user_id(user_id: str) -> str:
@@ -162,16 +169,19 @@ class UserStore:
         return [u for u in users if u.get("type") == "user" and (role is None or u["role"] == role)]
 
     async def set_password(self, user_id: str, password: str) -> dict[str, Any]:
+        """A new password; every token issued before it is revoked."""
         validate_password(password)
         password_hash = await self.passwords.ahash(password)
-        return await self.update(
-            user_id, lambda doc: doc.__setitem__("password_hash", password_hash)
-        )
+
+        def change(doc: dict[str, Any]) -> None:
+            doc["password_hash"] = password_hash
+            _revoke(doc)
+
+        return await self.update(user_id, change)
 
     async def revoke_tokens(self, user_id: str) -> dict[str, Any]:
         """Refuse every token issued to this user until now."""
-        now = time.time()
-        return await self.update(user_id, lambda doc: doc.__setitem__("tokens_valid_after", now))
+        return await self.update(user_id, _revoke)
 
     async def sign_out_token(self, user_id: str, jti: str, expires_at: float) -> dict[str, Any]:
         """Refuse one token (a ``/sync`` cookie session) from now on, the user's others still
@@ -190,7 +200,30 @@ class UserStore:
         return await self.update(user_id, change)
 
     async def set_active(self, user_id: str, active: bool) -> dict[str, Any]:
-        return await self.update(user_id, lambda doc: doc.__setitem__("active", active))
+        """Enable or disable; disabling also revokes the tokens (enabling does not bring them
+        back)."""
+
+        def change(doc: dict[str, Any]) -> None:
+            if doc.get("active", True) and not active:
+                _revoke(doc)
+            doc["active"] = active
+
+        return await self.update(user_id, change)
+
+    async def set_role(self, user_id: str, role: str) -> dict[str, Any]:
+        """A new role; tokens issued before it are revoked. Becoming a field user creates
+        ``rep_<id>``; a former field user's database stays (their orders are in it) but
+        ``/sync`` no longer serves it to them."""
+        validate_role(role)
+        if role in FIELD_ROLES:
+            await self.couch.create_db(self.dbs.rep(user_id))
+
+        def change(doc: dict[str, Any]) -> None:
+            if doc.get("role") != role:
+                doc["role"] = role
+                _revoke(doc)
+
+        return await self.update(user_id, change)
 
     async def update_profile(
         self, user_id: str, *, name: str | None = None, time_zone: str | None = None

@@ -37,6 +37,13 @@ STREAM_HEADERS = {"Accept": "application/json", "Accept-Encoding": "identity"}
 # a kept-alive connection the server had just closed: a read may be sent again
 STALE_CONNECTION = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+# CouchDB's documented _security semantics: a member role of "_admin" (which only server admins
+# have) leaves no one else a member, so anonymous and non-admin users get 401 / 403 on every
+# request to the database; PouchDB Server's pouchdb-security applies the same rule
+ADMIN_ONLY: dict[str, Any] = {
+    "admins": {"names": [], "roles": ["_admin"]},
+    "members": {"names": [], "roles": ["_admin"]},
+}
 
 
 def segment(value: str) -> str:
@@ -231,7 +238,10 @@ class CouchClient:
         return result
 
     async def create_db(self, db: str, *, exist_ok: bool = True) -> bool:
-        """Create a database; return False when it already existed (and ``exist_ok``)."""
+        """Create a database that admits only admins; False when it already existed.
+
+        The ``_security`` object is written right after the creation, so a new database is
+        open to nobody but admins from its first document on (see :data:`ADMIN_ONLY`)."""
         from .errors import CouchPreconditionFailed
 
         try:
@@ -240,7 +250,25 @@ class CouchClient:
             if not exist_ok:
                 raise
             return False
+        await self.set_admin_only(db)
         return True
+
+    async def set_admin_only(self, db: str) -> bool:
+        """Make ``db`` admit only admins; True when its ``_security`` had to change."""
+        from .errors import CouchConflict
+
+        path = f"{db_path(db)}/_security"
+        for _ in range(5):
+            if await self.request("GET", path) == ADMIN_ONLY:
+                return False
+            try:
+                await self.request("PUT", path, json=ADMIN_ONLY)
+            except CouchConflict:
+                # PouchDB Server keeps _security as a revisioned document: two processes
+                # starting together may race; whoever lost reads the winner's (the same) object
+                continue
+            return True
+        raise CouchConflict(409, "conflict", f"the _security of {db} kept changing")
 
     async def delete_db(self, db: str, *, missing_ok: bool = True) -> None:
         try:

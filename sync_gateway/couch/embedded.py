@@ -4,6 +4,19 @@ Installed by ``make`` into ``couchdb_embedded/node_modules`` from the committed 
 started on a free local port with its own data folder, waited for until ``GET /`` answers, and
 restarted on the same port and data if it dies (it is an old program with known crash bugs).
 While it is down, :attr:`EmbeddedCouch.available` is false and the gateway answers 503.
+
+It is never in "admin party" (everyone an admin), and nothing else on the machine may use it:
+
+- an admin ``fieldsync`` with a random password, kept in ``<data>/admin-credentials.json``
+  (mode 0600, created on first start and reused); the password is written into ``config.json``
+  at each start, and PouchDB Server replaces it there by its hash;
+- it binds 127.0.0.1 only; its CORS is off (it echoed any origin, with credentials);
+- the data folder is mode 0700;
+- every database the service creates gets a ``_security`` object admitting only admins
+  (``CouchClient.create_db``), so an anonymous request is refused (401).
+
+:attr:`EmbeddedCouch.url` is the bare URL (for logs); :attr:`EmbeddedCouch.admin_url` carries
+the credentials, for CouchDB clients.
 """
 
 from __future__ import annotations
@@ -12,15 +25,21 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import time
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import httpx
 import structlog
 
 log = structlog.get_logger(__name__)
+
+ADMIN_USER = "fieldsync"
+CREDENTIALS_FILE = "admin-credentials.json"  # a "." in the name: never a database's folder
 
 
 class EmbeddedCouchError(RuntimeError):
@@ -56,10 +75,19 @@ class EmbeddedCouch:
         self._watcher: asyncio.Task[None] | None = None
         self._stopping = False
         self._up = asyncio.Event()
+        self.admin_user = ADMIN_USER
+        self.admin_password = ""
 
     @property
     def url(self) -> str:
+        """The bare URL, without credentials (for logs and anonymous checks)."""
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin_url(self) -> str:
+        """The URL with the admin's credentials, for CouchDB clients."""
+        user, password = quote(self.admin_user, safe=""), quote(self.admin_password, safe="")
+        return f"http://{user}:{password}@127.0.0.1:{self.port}"
 
     @property
     def available(self) -> bool:
@@ -92,20 +120,49 @@ class EmbeddedCouch:
         return cmd
 
     async def start(self) -> str:
-        """Start the server and its watcher; return its URL once it answers."""
+        """Start the server and its watcher; return its admin URL once it answers."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        config = self.data_dir / "config.json"
-        if not config.exists():
-            # Log to a file in the data folder, quietly; PouchDB Server reads this at start.
-            config.write_text(
-                json.dumps(
-                    {"log": {"file": str(self.data_dir / "pouchdb-server.log"), "level": "error"}}
-                )
-            )
+        os.chmod(self.data_dir, 0o700)
+        self.admin_password = self._load_or_create_password()
+        self._write_config()
         self._stopping = False
         await self._spawn()
         self._watcher = asyncio.create_task(self._watch(), name="embedded-couch-watch")
-        return self.url
+        return self.admin_url
+
+    def _load_or_create_password(self) -> str:
+        path = self.data_dir / CREDENTIALS_FILE
+        with contextlib.suppress(FileNotFoundError, ValueError, KeyError, TypeError):
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            if stored["user"] == self.admin_user and len(stored["password"]) >= 32:
+                return str(stored["password"])
+        password = secrets.token_urlsafe(32)
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump({"user": self.admin_user, "password": password}, out)
+        os.replace(tmp, path)
+        log.info("embedded_couch_admin_created", user=self.admin_user, file=str(path))
+        return password
+
+    def _write_config(self) -> None:
+        """PouchDB Server's config.json: quiet logging to a file, CORS off, our admin.
+
+        Other settings an operator put there are kept; admins other than ours are removed, so an
+        admin party or an old known password cannot survive a restart."""
+        config = self.data_dir / "config.json"
+        current: dict[str, Any] = {}
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            loaded = json.loads(config.read_text(encoding="utf-8"))
+            current = loaded if isinstance(loaded, dict) else {}
+        current["log"] = {"file": str(self.data_dir / "pouchdb-server.log"), "level": "error"}
+        current.setdefault("httpd", {})["enable_cors"] = False
+        current["httpd"]["bind_address"] = "127.0.0.1"
+        # plain text here; PouchDB Server hashes it (pbkdf2) and rewrites the file at start
+        current["admins"] = {self.admin_user: self.admin_password}
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(current, out)
 
     async def _spawn(self) -> None:
         self._proc = await asyncio.create_subprocess_exec(

@@ -35,6 +35,7 @@ from .. import metrics
 from ..auth import tokens
 from ..auth.authenticate import Authenticator, Principal
 from ..auth.errors import AuthenticationFailed, NoCredentials
+from ..auth.throttle import SignInThrottled
 from ..runtime import Runtime
 from .cookies import COOKIE, CookieRefused, clear_cookie, credentials, origin_allowed, set_cookie
 from .encoding import BodyError, read_body
@@ -79,8 +80,16 @@ async def _sign_in(request: Request, runtime: Runtime, authn: Authenticator) -> 
             "FIELDSYNC_CORS_ORIGINS",
         )
     name, password = await _name_and_password(request)
+    client = request.client.host if request.client else None
     try:
-        user = await check_password(authn, name, password)
+        user = await authn.check_password(name, password, client=client)
+    except SignInThrottled as exc:
+        return Response(
+            orjson.dumps({"error": "too_many_requests", "reason": exc.reason}),
+            429,
+            media_type=JSON,
+            headers={"Retry-After": str(exc.retry_after_s)},
+        )
     except AuthenticationFailed as exc:
         # no WWW-Authenticate here: a browser would answer it with its own password dialog
         return Response(
@@ -92,12 +101,6 @@ async def _sign_in(request: Request, runtime: Runtime, authn: Authenticator) -> 
     response.headers.append("Set-Cookie", set_cookie(request, token, claims.exp))
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-async def check_password(authn: Authenticator, name: str, password: str) -> dict[str, Any]:
-    """The one place ``POST /sync/_session`` checks a password."""
-    # sign-in throttle: shared with /api/v1/auth/token
-    return await authn.check_password(name, password)
 
 
 async def _name_and_password(request: Request) -> tuple[str, str]:

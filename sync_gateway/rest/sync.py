@@ -17,7 +17,10 @@ understand them; while CouchDB is down the answer is ``503`` with ``Retry-After`
     GET|PUT|DELETE /sync/{db}/_local/{id}     replication checkpoints
     GET|PUT|DELETE /sync/{db}/{docid}[/{attachment}]
 
-Devices may send ``X-Device-Id`` so their pulls and pushes are recorded per device.
+Devices may send ``X-Device-Id`` (the device id rule of ``/api/v1/me/devices``; 400 otherwise)
+so their pulls and pushes are recorded per device, up to the per-user cap of device records.
+Attachments are served with ``nosniff``, a sandboxing CSP, and as downloads unless they are
+plain images (:func:`attachment_headers`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from starlette.routing import BaseRoute, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from .. import metrics
+from ..auth.devices import DEVICE_ID_RE, DEVICE_ID_RULE
 from ..couch import CouchHTTPError, CouchUnavailable, db_path, doc_path
 from ..couch.client import RawResponse, segment
 from ..feeds import FeedRequest, FeedRequestError, Feeds
@@ -75,23 +79,33 @@ ALL_DOCS_QUERY = {
     "startkey_docid",
     "endkey_docid",
 }
+JSON_KEY_PARAMS = frozenset({"key", "keys", "startkey", "endkey", "start_key", "end_key"})
 SMALL_RESPONSE_BYTES = 512 * 1024
+# attachment types a browser shows inline without running anything (SVG can carry script: not
+# here); every other type is served as a download, and never sniffed into HTML
+INLINE_ATTACHMENT_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 PASS_HEADERS = ("content-type", "etag", "content-encoding", "content-length")
 
 
 class GatewayError(Exception):
     """A request the gateway answers itself with a CouchDB-style error."""
 
-    def __init__(self, status: int, error: str, reason: str) -> None:
+    def __init__(
+        self, status: int, error: str, reason: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(reason)
         self.status = status
         self.error = error
         self.reason = reason
+        self.headers = headers
 
 
-def couch_error(status: int, error: str, reason: str) -> Response:
-    headers = {"Retry-After": "5"} if status == 503 else None
-    if status == 401:
+def couch_error(
+    status: int, error: str, reason: str, headers: dict[str, str] | None = None
+) -> Response:
+    if headers is None and status == 503:
+        headers = {"Retry-After": "5"}
+    if headers is None and status == 401:
         headers = {"WWW-Authenticate": 'Basic realm="fieldsync", Bearer'}
     return Response(
         orjson.dumps({"error": error, "reason": reason}), status, headers, media_type=JSON
@@ -161,7 +175,7 @@ def endpoint(
                 ctx = await _authorize(request, needs_db)
                 response = await handler(request, ctx)
             except GatewayError as exc:
-                response = couch_error(exc.status, exc.error, exc.reason)
+                response = couch_error(exc.status, exc.error, exc.reason, exc.headers)
             except BodyError as exc:
                 response = couch_error(exc.status, exc.error, exc.reason)
             except FeedRequestError as exc:
@@ -189,17 +203,24 @@ def endpoint(
 
 async def _authorize(request: Request, needs_db: bool) -> SyncContext:
     from ..auth.errors import AuthenticationFailed
+    from ..auth.throttle import SignInThrottled
 
     runtime: Runtime = request.app.state.runtime
     if runtime.embedded is not None and not runtime.embedded.available:
         raise GatewayError(503, "service_unavailable", "the database is restarting; retry shortly")
     authenticator: Any = runtime.extras["authenticator"]
     try:
-        principal = await authenticator.authenticate(credentials(request))
+        principal = await authenticator.authenticate(
+            credentials(request), client=request.client.host if request.client else None
+        )
     except AuthenticationFailed as exc:
         raise GatewayError(401, "unauthorized", str(exc)) from exc
     except CookieRefused as exc:
         raise GatewayError(403, "forbidden", str(exc)) from exc
+    except SignInThrottled as exc:
+        raise GatewayError(
+            429, "too_many_requests", exc.reason, {"Retry-After": str(exc.retry_after_s)}
+        ) from exc
     db = request.path_params.get("db", "")
     if needs_db:
         own = runtime.dbs.rep(principal.user_id) if principal.role in ("rep", "engineer") else None
@@ -211,7 +232,10 @@ async def _authorize(request: Request, needs_db: bool) -> SyncContext:
                 if own
                 else f"a {principal.role} has no database to replicate",
             )
-    device = request.headers.get("x-device-id", "")[:128] or "unknown"
+    device = request.headers.get("x-device-id") or "unknown"
+    if not DEVICE_ID_RE.match(device):
+        # the rule of POST /api/v1/me/devices: no markup, no unbounded text in device records
+        raise GatewayError(400, "bad_request", f"X-Device-Id is not valid: {DEVICE_ID_RULE}")
     return SyncContext(runtime, db, principal.user_id, principal.role, device)
 
 
@@ -387,16 +411,12 @@ async def revs_diff(request: Request, ctx: SyncContext) -> Response:
 
 @endpoint("all_docs")
 async def all_docs(request: Request, ctx: SyncContext) -> Response:
-    params: dict[str, Any] = {k: v for k, v in request.query_params.items() if k in ALL_DOCS_QUERY}
-    keys = None
+    params = _all_docs_params(request.query_params)
+    keys = params.pop("keys", None)
     if request.method == "POST":
         body = await read_json(request, ctx.settings.max_request_bytes)
-        keys = body.get("keys") if isinstance(body, dict) else None
-    elif "keys" in params:
-        try:
-            keys = orjson.loads(params.pop("keys"))
-        except orjson.JSONDecodeError as exc:
-            raise GatewayError(400, "bad_request", "keys must be a JSON array") from exc
+        if isinstance(body, dict) and "keys" in body:
+            keys = body["keys"]
     if keys is not None and (
         not isinstance(keys, list)
         or len(keys) > 10_000
@@ -414,6 +434,43 @@ async def all_docs(request: Request, ctx: SyncContext) -> Response:
         if not str(r.get("id", r.get("key", ""))).startswith("_design/")
     ]
     return json_response(request, result)
+
+
+def _all_docs_params(query: Any) -> dict[str, Any]:
+    """The query of ``_all_docs``, decoded and checked, so the CouchDB client encodes each
+    value exactly once, as CouchDB expects: keys are JSON in the URL (``startkey="order:"``);
+    the device's JSON text is decoded here (it was passed on as a string, and so encoded twice:
+    no rows). Garbage is a 400, never a 500 or a surprise from the backend."""
+    params: dict[str, Any] = {}
+    for name, value in query.items():
+        if name not in ALL_DOCS_QUERY:
+            continue
+        if name in JSON_KEY_PARAMS:
+            decoded = _json_param(name, value)
+            if name == "keys":
+                params[name] = decoded  # checked as a list by the caller
+                continue
+            if not isinstance(decoded, str):
+                raise GatewayError(400, "bad_request", f"{name} must be a JSON string (an id)")
+            params[name] = decoded
+        elif name in ("limit", "skip"):
+            if not value.isdigit() or len(value) > 12:
+                raise GatewayError(400, "bad_request", f"{name} must be a non-negative integer")
+            params[name] = int(value)
+        elif name in ("startkey_docid", "endkey_docid"):
+            params[name] = value  # plain text in CouchDB's API, not JSON
+        elif value in ("true", "false"):
+            params[name] = value == "true"
+        else:
+            raise GatewayError(400, "bad_request", f"{name} must be true or false")
+    return params
+
+
+def _json_param(name: str, value: str) -> Any:
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise GatewayError(400, "bad_request", f'{name} must be JSON, e.g. "order:"') from exc
 
 
 async def _forward(
@@ -630,6 +687,8 @@ async def attachment(request: Request, ctx: SyncContext) -> Response:
             request.method, path, params=params, headers={"Accept-Encoding": "identity"}
         )
         headers = {k: v for k, v in resp.headers.items() if k.lower() in PASS_HEADERS}
+        if resp.status_code < 300:
+            headers.update(attachment_headers(resp.headers.get("content-type", "")))
         return StreamingResponse(_raw(resp), resp.status_code, headers)
     if request.method not in ("PUT", "DELETE"):
         return couch_error(405, "method_not_allowed", f"{request.method} is not allowed here")
@@ -657,6 +716,18 @@ async def attachment(request: Request, ctx: SyncContext) -> Response:
     _record(ctx, request, "push")
     _written(ctx)
     return json_response(request, result, 201 if request.method == "PUT" else 200)
+
+
+def attachment_headers(content_type: str) -> dict[str, str]:
+    """What keeps an attachment a device uploaded (with the type it chose) from running as a
+    page of this origin: no sniffing, no script, and a download unless it is a plain image."""
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    }
+    if content_type.split(";", 1)[0].strip().lower() not in INLINE_ATTACHMENT_TYPES:
+        headers["Content-Disposition"] = "attachment"
+    return headers
 
 
 @endpoint("local")

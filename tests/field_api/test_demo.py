@@ -35,16 +35,35 @@ async def test_seed_is_idempotent_and_users_log_in(
 ) -> None:  # type: ignore[no-untyped-def]
     first = await seed_demo(couch, dbs, seed=1, accounts=12, products=20)
     assert first.users == 6 and first.accounts == 12 and first.products == 20
+    assert first.visits == 4 and first.work_orders == 1
     second = await seed_demo(couch, dbs, seed=1, accounts=12, products=20)
     assert second.users == 0
     info = await couch.db_info(dbs.master)
     assert info["doc_count"] == 20 + 3 + 3 + 12 + 18
     assert await couch.db_exists(dbs.rep("ana"))
     service = await service_factory()
-    user, password = DEMO_LOGINS[0]
+    roles = set()
     async with httpx.AsyncClient(base_url=service.url) as http:
-        resp = await http.post("/api/v1/auth/token", data={"username": user, "password": password})
-    assert resp.status_code == 200
+        for user, password, role in DEMO_LOGINS:
+            resp = await http.post(
+                "/api/v1/auth/token", data={"username": user, "password": password}
+            )
+            assert resp.status_code == 200, user
+            assert resp.json()["role"] == role, user  # not everyone a rep
+            roles.add(role)
+        erik = next(u for u, _, r in DEMO_LOGINS if r == "engineer")
+        manager = next((u, p) for u, p, r in DEMO_LOGINS if r == "manager")
+        token = (
+            await http.post(
+                "/api/v1/auth/token", data={"username": manager[0], "password": manager[1]}
+            )
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        visits = (await http.get(f"/api/v1/visits?assignee_id={erik}", headers=headers)).json()
+        work = (await http.get(f"/api/v1/work-orders?assignee_id={erik}", headers=headers)).json()
+    assert roles == {"rep", "engineer", "manager", "backoffice"}
+    assert len(visits) == 4 and len(work) == 1
+    assert visits[0]["work_order_id"] == work[0]["_id"]
 
 
 async def test_serve_with_seed_demo_loads_data_once(service_factory) -> None:  # type: ignore[no-untyped-def]

@@ -18,6 +18,8 @@
  *   ping | info | close
  *   put {doc, options} | bulk_docs {docs, options} | get {doc_id, options} | all_docs {options}
  *   remove {doc_id, rev} | changes {options}
+ *   remote_all_docs {url, headers, options}   allDocs of the remote database itself (as an app
+ *       reading the server without replicating), e.g. options {startkey, endkey} or {keys}
  *   pull | push | sync {url, headers, options, name?, no_bulk_get?, skip_setup?, log_requests?}
  *       one-off replication; result {status, docs_read, docs_written, doc_write_failures,
  *       errors, denied, last_seq, ...} (sync: {pull, push}). Per-document refusals (403
@@ -403,6 +405,14 @@ const commands = {
   bulk_docs: async (c) => serializeRows(await db.bulkDocs(c.docs, c.options || {})),
   get: async (c) => db.get(c.doc_id, c.options || {}),
   all_docs: async (c) => db.allDocs(c.options || {}),
+  remote_all_docs: async (c) => {
+    const { remote } = makeRemote(Object.assign({ skip_setup: true }, c), 'remote_all_docs');
+    try {
+      return await remote.allDocs(c.options || {});
+    } finally {
+      await remote.close().catch(() => {});
+    }
+  },
   remove: async (c) => db.remove(c.doc_id, c.rev),
   changes: async (c) => db.changes(Object.assign({}, c.options || {}, { live: false })),
   pull: async (c) => oneOff(c, 'pull'),

@@ -333,6 +333,15 @@ class Phone:
         result: JSON = await self.call("all_docs", options=options)
         return result
 
+    async def remote_all_docs(
+        self, url: str, *, headers: Mapping[str, str] | None = None, **options: Any
+    ) -> JSON:
+        """PouchDB ``allDocs`` on the remote database at ``url`` (not the phone's own copy)."""
+        result: JSON = await self.call(
+            "remote_all_docs", url=url, headers=dict(headers or {}), options=options
+        )
+        return result
+
     async def remove(self, doc_id: str, rev: str) -> JSON:
         result: JSON = await self.call("remove", doc_id=doc_id, rev=rev)
         return result

@@ -16,11 +16,14 @@ from sync_gateway.settings import REPO_ROOT
 
 @pytest.fixture
 async def private_server(tmp_path: Path) -> AsyncIterator[EmbeddedCouch]:
-    """A server of this test's own, with an admin, so it can be broken without harming others."""
+    """A server of this test's own, with a second admin, so it can be broken without harming
+    others."""
     server = EmbeddedCouch(REPO_ROOT / "couchdb_embedded" / "node_modules", tmp_path)
     await server.start()
     async with httpx.AsyncClient() as http:
-        resp = await http.put(f"{server.url}/_config/admins/admin", content=b'"secret"')
+        anonymous = await http.put(f"{server.url}/_config/admins/admin", content=b'"secret"')
+        assert anonymous.status_code == 401  # no admin party
+        resp = await http.put(f"{server.admin_url}/_config/admins/admin", content=b'"secret"')
         assert resp.status_code == 200
     yield server
     await server.stop()

@@ -94,7 +94,7 @@ async def private_couch(tmp_path: Path) -> AsyncIterator[EmbeddedCouch]:
 async def test_couchdb_killed_mid_push(
     service_factory: Any, private_couch: EmbeddedCouch, phone: Phone
 ) -> None:
-    service = await service_factory(couchdb_url=private_couch.url)
+    service = await service_factory(couchdb_url=private_couch.admin_url)
     world = World(service, await login(service.url, "admin", "admin-pass"))
     alice = await add_user(world, "alice", "rep")
     await phone.bulk_docs(orders("alice"))
@@ -144,7 +144,7 @@ async def test_couchdb_killed_mid_pull(
 ) -> None:
     # no router: the rep's documents are written straight into her database below, and a
     # running router would rightly take back what no territory gives her (a flake seen once)
-    service = await service_factory(couchdb_url=private_couch.url, run_workers=False)
+    service = await service_factory(couchdb_url=private_couch.admin_url, run_workers=False)
     world = World(service, await login(service.url, "admin", "admin-pass"))
     alice = await add_user(world, "alice", "rep")
     couch = service.runtime.couch
@@ -180,7 +180,7 @@ async def test_couchdb_killed_mid_pull(
 
     # written after the restart (by a client of its own: the service's pool may still hold a
     # connection to the dead server): the same live pull must carry edits and deletions too
-    fresh = CouchClient(private_couch.url)
+    fresh = CouchClient(private_couch.admin_url)
     try:
         for doc in docs[1::200]:
             current = await fresh.get(rep_db, doc["_id"])
