@@ -165,7 +165,9 @@ def _base(doc_type: str, local_id: str, **body: Any) -> dict[str, Any]:
     return doc
 
 
-def build_master(rng: random.Random, n_accounts: int, n_products: int) -> dict[str, list[dict]]:
+def build_master(
+    rng: random.Random, n_accounts: int, n_products: int
+) -> dict[str, list[dict[str, Any]]]:
     """The master data and the field documents of the demo world, validated."""
     products = []
     flat = [(cat, name) for cat, names in _CATEGORIES.items() for name in names]

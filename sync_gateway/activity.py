@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import structlog
@@ -18,7 +18,7 @@ from mobile_schema import utc_now
 
 log = structlog.get_logger(__name__)
 
-Flush = Callable[[dict[tuple[str, str], dict[str, Any]]], Awaitable[None]]
+Flush = Callable[[Mapping[tuple[str, str], Mapping[str, Any]]], Awaitable[object]]
 
 
 class ActivityRecorder:

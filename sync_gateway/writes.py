@@ -69,9 +69,9 @@ def shape_error(doc: Any, *, new_edits: bool, max_doc_bytes: int) -> tuple[str, 
             return "bad_request", problem
     attachments = doc.get("_attachments")
     if attachments is not None:
-        problem = _attachments_problem(attachments)
-        if problem:
-            return problem
+        refused = _attachments_problem(attachments)
+        if refused:
+            return refused
     body = {k: v for k, v in doc.items() if k != "_attachments"}
     try:
         size = len(orjson.dumps(body))
