@@ -22,6 +22,7 @@ from sync_gateway.databases import ensure_databases
 from sync_gateway.hub import ChangeHub
 from sync_gateway.rest.sync import SyncApp
 from sync_gateway.runtime import Runtime
+from sync_gateway.server_id import server_uuid
 from sync_gateway.settings import Settings
 
 from . import notify, problems
@@ -141,6 +142,7 @@ def _start_gateway(app: FastAPI) -> StartupHook:
         rt.extras["hub"] = hub
         info = await rt.couch.server_info()
         rt.extras["backend_crashes_on_latest"] = "express-pouchdb" in info
+        rt.extras["server_uuid"] = await server_uuid(rt.couch, rt.dbs)  # GET /sync/ answers it
         app.state.shutdown_hooks.append(feed_couch.aclose)
         app.state.shutdown_hooks.append(hub.stop)
 

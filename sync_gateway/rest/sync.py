@@ -14,6 +14,7 @@ answer is ``503`` with ``Retry-After``.
     POST /sync/{db}/_ensure_full_commit       answered here (CouchDB 3 commits every write)
     GET|PUT|DELETE /sync/{db}/_local/{id}     replication checkpoints
     GET|PUT|DELETE /sync/{db}/{docid}[/{attachment}]
+    GET|HEAD /sync/{db}/_snapshot             snapshot.py (first sync in one download)
 
 Devices may send ``X-Device-Id`` so their pulls and pushes are recorded per device.
 """
@@ -240,10 +241,13 @@ def _written(ctx: SyncContext) -> None:
 
 
 async def server_root(request: Request) -> Response:
+    from .snapshot import server_uuid
+
     return json_response(
         request,
         {
             "couchdb": "Welcome",
+            **await server_uuid(request.app.state.runtime),
             "version": "3.3.3",
             "vendor": {"name": "fieldsync sync gateway"},
             "features": ["access-ready"],
@@ -709,7 +713,9 @@ class SyncApp:
     every layer costs on each). Unknown paths and methods get CouchDB-style errors."""
 
     def __init__(self) -> None:
-        self.router = Router(routes=routes, default=self.not_found)
+        from .snapshot import routes as snapshot_routes
+
+        self.router = Router(routes=[*snapshot_routes, *routes], default=self.not_found)
 
     @staticmethod
     async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
