@@ -110,17 +110,14 @@ class SnapshotStore:
                 return current
             try:
                 rev = await self._put_attachment(doc_id, doc["_rev"], meta.attachment, dump)
+                # the stub as stored (digest, length, revpos): PouchDB Server wants it whole
+                written = await self.couch.get(self.dbs.ops, doc_id, rev=rev)
                 body = {
                     "_id": doc_id,
                     "_rev": rev,
                     "type": "snapshot",
                     **asdict(meta),
-                    "_attachments": {
-                        meta.attachment: {
-                            "stub": True,
-                            "content_type": CONTENT_TYPE,
-                        }
-                    },
+                    "_attachments": {meta.attachment: written["_attachments"][meta.attachment]},
                 }
                 await self.couch.put(self.dbs.ops, body)
             except CouchConflict:

@@ -456,6 +456,31 @@ class Phone:
         )
         return result
 
+    async def load(
+        self,
+        snapshot_url: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        loader: Literal["pouchdb-load", "replication-stream"] = "pouchdb-load",
+        name: str | None = None,
+        log_requests: bool = True,
+        timeout_s: float | None = None,
+    ) -> JSON:
+        """Prime the database from a snapshot (``GET snapshot_url``), as an app does on a new
+        device: ``pouchdb-load`` with ``proxy=url`` (it also writes the replication checkpoint
+        for ``url``), or pouchdb-replication-stream's ``load()``. Returns ``{status, bytes,
+        headers}``; a non-200 answer raises PhoneCommandError with its ``status``."""
+        args = self._remote_args(url, headers, None, False, True, log_requests, name)
+        result: JSON = await self.call(
+            "load",
+            snapshot_url=snapshot_url,
+            loader=loader,
+            timeout_s=timeout_s or self.replication_timeout,
+            **args,
+        )
+        return result
+
     async def live_start(
         self,
         name: str,
