@@ -31,11 +31,14 @@
  *   wait_for_doc {doc_id, predicate?: {"field" or "a.b": value}, timeout_ms}
  *       resolves with the winning revision (with _conflicts) once it exists and every predicate
  *       field is deep-equal; {"_deleted": true} waits for a deletion. Uses the changes feed.
- *   load {snapshot_url, url, headers, name?, loader?: "pouchdb-load"|"replication-stream"}
+ *   load {snapshot_url, url, headers, name?, loader?: "lines"|"pouchdb-load"|"replication-stream"}
  *       primes the database from GET <snapshot_url> (sent through the same fetch wrapper, so
- *       it is logged under name): "pouchdb-load" (default) reads the text and calls its
- *       db.load(text, {proxy: url, fetch}), which also writes the replication checkpoint for
- *       url; "replication-stream" pipes the body into pouchdb-replication-stream's db.load().
+ *       it is logged under name): "lines" (default, the README's way) stores each {"docs"} line
+ *       with one bulkDocs(new_edits=false), then gives pouchdb-load only the last {"seq"} line
+ *       with {proxy: url, fetch}, which writes the replication checkpoint for url;
+ *       "pouchdb-load" calls its db.load(text, {proxy: url, fetch}) on the whole dump (one
+ *       bulkDocs of everything); "replication-stream" pipes the body into
+ *       pouchdb-replication-stream's db.load() (no checkpoint).
  *       result {status, bytes (decoded body), headers: {etag, content-encoding, x-fieldsync-*}}
  *   requests {name?, clear?}       the HTTP requests replications made:
  *       [{replication, method, path, query, search, status?, blocked?, error?}]
@@ -230,7 +233,20 @@ async function loadSnapshot(cmd) {
     throw err;
   }
   let bytes = 0;
-  if ((cmd.loader || 'pouchdb-load') === 'pouchdb-load') {
+  const loader = cmd.loader || 'lines';
+  if (loader === 'lines') {
+    const text = await response.text();
+    bytes = Buffer.byteLength(text);
+    let last = '';
+    for (const line of text.split('\n')) {
+      if (line.startsWith('{"docs"')) {
+        await db.bulkDocs(JSON.parse(line).docs, { new_edits: false });
+      } else if (line.startsWith('{"seq"')) {
+        last = line;
+      }
+    }
+    await db.loadDump(last, { proxy: cmd.url, fetch: fetchWrapper });
+  } else if (loader === 'pouchdb-load') {
     const text = await response.text();
     bytes = Buffer.byteLength(text);
     await db.loadDump(text, { proxy: cmd.url, fetch: fetchWrapper });

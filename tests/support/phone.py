@@ -462,15 +462,16 @@ class Phone:
         url: str,
         *,
         headers: Mapping[str, str] | None = None,
-        loader: Literal["pouchdb-load", "replication-stream"] = "pouchdb-load",
+        loader: Literal["lines", "pouchdb-load", "replication-stream"] = "lines",
         name: str | None = None,
         log_requests: bool = True,
         timeout_s: float | None = None,
     ) -> JSON:
         """Prime the database from a snapshot (``GET snapshot_url``), as an app does on a new
-        device: ``pouchdb-load`` with ``proxy=url`` (it also writes the replication checkpoint
-        for ``url``), or pouchdb-replication-stream's ``load()``. Returns ``{status, bytes,
-        headers}``; a non-200 answer raises PhoneCommandError with its ``status``."""
+        device: ``lines`` (one bulkDocs per dump line, then pouchdb-load with ``proxy=url`` on
+        the last seq line, which writes the replication checkpoint for ``url``), ``pouchdb-load``
+        on the whole dump, or pouchdb-replication-stream's ``load()`` (no checkpoint). Returns
+        ``{status, bytes, headers}``; a non-200 answer raises PhoneCommandError (``status``)."""
         args = self._remote_args(url, headers, None, False, True, log_requests, name)
         result: JSON = await self.call(
             "load",

@@ -120,10 +120,14 @@ def rev_map(dump: dict[str, Any]) -> dict[str, list[str]]:
     return {doc_id: sorted(orjson.loads(d)["_rev"] for d in docs) for doc_id, docs in dump.items()}
 
 
-async def primed(world: World, phone: Phone, user: str = "alice") -> dict[str, Any]:
+async def primed(
+    world: World, phone: Phone, loader: Any = "lines", user: str = "alice"
+) -> dict[str, Any]:
     """Load the snapshot, then replicate; return the follow-up's result and requests."""
     u = world.users[user]
-    loaded = await phone.load(snapshot_url(world, user), u.sync_url, headers=u.headers, name="load")
+    loaded = await phone.load(
+        snapshot_url(world, user), u.sync_url, headers=u.headers, name="load", loader=loader
+    )
     follow = await phone.pull(u.sync_url, headers=u.headers, name="follow")
     return {"load": loaded, "follow": follow, "requests": await phone.requests("follow")}
 
@@ -188,7 +192,7 @@ async def test_changes_after_the_snapshot_come_with_the_follow_up(
         ],
         new_edits=False,
     )
-    run = await primed(world, phone)
+    run = await primed(world, phone, loader="pouchdb-load")  # the whole dump at once
     alice = world.users["alice"]
     await phone2.pull(alice.sync_url, headers=alice.headers)
     # P00001, the P00002 tombstone, P00500 and both leaves of P00003
