@@ -8,7 +8,8 @@ Newline-delimited JSON, gzipped as a whole (one gzip member)::
     ...
     {"seq": <S>}                                         the snapshot's sequence (the last line)
 
-Each ``docs`` line is what a replicator would write into an empty database with
+A ``docs`` line holds at most ``PAGE`` (500) documents, so a device can store the dump line by
+line in bounded transactions. Each is what a replicator would write into an empty database with
 ``new_edits=false``: every **leaf** revision of every document, with its ``_revisions`` history.
 That decides the three cases the replication after the dump must find exactly right:
 

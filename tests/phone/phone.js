@@ -245,7 +245,7 @@ async function loadSnapshot(cmd) {
         last = line;
       }
     }
-    await db.loadDump(last, { proxy: cmd.url, fetch: fetchWrapper });
+    await db.loadDump(last, { proxy: cmd.url, fetch: fetchWrapper, skip_setup: true });
   } else if (loader === 'pouchdb-load') {
     const text = await response.text();
     bytes = Buffer.byteLength(text);
