@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -119,6 +120,14 @@ async def peak_memory(pid: int) -> AsyncIterator[dict[str, float]]:
         seen["peak"] = max(seen["peak"], rss_mb(pid))
 
 
+def cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds of a process so far (robust to a busy machine, unlike time)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def wait_for_snapshot(st: Stack, user: str, seq_at_least: int) -> dict[str, Any]:
     started = time.perf_counter()
     while time.perf_counter() - started < 900:
@@ -166,6 +175,7 @@ async def one_size(st: Stack, link: Link, total: int, plain: bool) -> list[str]:
     async with Phone(replication_timeout=3600) as phone:
         await phone.start(Path(tempfile.mkdtemp(prefix="bench-phone-")))
         link.reset()
+        phone_cpu = cpu_s(phone.pid)
         async with peak_memory(st.gateway_pid) as mem:
             started = time.perf_counter()
             loaded = await phone.load(
@@ -175,6 +185,7 @@ async def one_size(st: Stack, link: Link, total: int, plain: bool) -> list[str]:
             load_requests, load_bytes = link.requests, link.bytes
             follow = await phone.pull(slow_url, headers=headers, log_requests=False)
             results["snapshot"] = time.perf_counter() - started
+        phone_cpu = cpu_s(phone.pid) - phone_cpu
         info = await phone.info()
         assert info["doc_count"] == total, info
         assert loaded["headers"].get("content-encoding") == "gzip", loaded
@@ -190,7 +201,8 @@ async def one_size(st: Stack, link: Link, total: int, plain: bool) -> list[str]:
         lines.append(
             f"  of which: load {load_s:.1f} s ({load_requests} requests, "
             f"{load_bytes / 1e6:.1f} MB), follow-up {results['snapshot'] - load_s:.1f} s "
-            f"({link.requests - load_requests} requests, {follow['docs_read']} documents read)"
+            f"({link.requests - load_requests} requests, {follow['docs_read']} documents read); "
+            f"phone CPU {phone_cpu:.1f} s, link waits {link.requests * link.delay_s:.1f} s"
         )
     if "plain" in results:
         lines.append(f"speed-up               {results['plain'] / results['snapshot']:.0f}x")
