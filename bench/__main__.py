@@ -9,6 +9,7 @@ BENCHMARKS = {
     "conflicts": "pure order merges per second; resolutions per second on 1,000 orders",
     "gateway_sync": "initial pull, push and idle live feeds: gateway vs CouchDB directly",
     "router_latency": "back office -> live feed latency at 100 / 1,000 users; new rep db fill",
+    "first_sync": "a new phone's first sync over a 100 ms link: plain vs snapshot + follow-up",
     "load": "many field users at once, a day's pushes, pulls and live feeds: direct vs gateway",
     "notifications": "10,000 notifications through the dispatcher to a fake FCM: rate, memory",
 }

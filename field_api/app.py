@@ -25,6 +25,7 @@ from sync_gateway.rest.cors import CorsPolicy
 from sync_gateway.rest.session import routes as session_routes
 from sync_gateway.rest.sync import SyncApp
 from sync_gateway.runtime import Runtime
+from sync_gateway.server_id import server_uuid
 from sync_gateway.settings import Settings
 
 from . import console, notify, problems
@@ -195,6 +196,7 @@ def _start_gateway(app: FastAPI) -> StartupHook:
         rt.extras["hub"] = hub
         info = await rt.couch.server_info()
         rt.extras["backend_crashes_on_latest"] = "express-pouchdb" in info
+        rt.extras["server_uuid"] = await server_uuid(rt.couch, rt.dbs)  # GET /sync/ answers it
         app.state.shutdown_hooks.append(feed_couch.aclose)
         app.state.shutdown_hooks.append(hub.stop)
 

@@ -73,7 +73,31 @@ async def start_workers(rt: Runtime) -> list[Stop]:
         with contextlib.suppress(asyncio.CancelledError):
             await resolver_task
 
-    return [stop_router, stop_resolver, *start_webhook_worker(rt)]
+    return [stop_router, stop_resolver, *start_webhook_worker(rt), start_snapshot_builder(rt)]
+
+
+def start_snapshot_builder(rt: Runtime) -> Stop:
+    """First-sync snapshots (sync_gateway/snapshots), kept fresh in the background."""
+    from sync_gateway.snapshots.builder import SnapshotBuilder
+    from sync_gateway.snapshots.policy import Policy
+
+    s = rt.settings
+    builder = SnapshotBuilder(
+        rt.couch,
+        rt.dbs,
+        Policy(s.snapshot_min_docs, s.snapshot_rebuild_changes, s.snapshot_max_age_s),
+        check_s=s.snapshot_check_s,
+    )
+    rt.extras["snapshots"] = builder
+    task = asyncio.create_task(_supervised("snapshots", builder.run), name="snapshots")
+
+    async def stop_snapshots() -> None:
+        await builder.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return stop_snapshots
 
 
 def start_webhook_worker(rt: Runtime) -> list[Stop]:

@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     # (pushes through this process's gateway reach it at once)
     router_poll_s: float = 5.0
     seed_demo: bool = False
+    # first-sync snapshots (sync_gateway/snapshots/policy.py): none below min_docs documents;
+    # rebuilt after rebuild_changes updates, or after max_age_s when anything changed; the
+    # builder (with the workers) checks every check_s
+    snapshot_min_docs: int = 1000
+    snapshot_rebuild_changes: int = 1000
+    snapshot_max_age_s: float = 6 * 3600.0
+    snapshot_check_s: float = 60.0
 
     # Notifications: FCM push (none without credentials: delivered to the log), the outbox
     # dispatcher and the scheduled jobs (run by the one process holding the lease)

@@ -20,7 +20,7 @@ import asyncio
 import base64
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
 import aiohttp
@@ -179,7 +179,7 @@ class CouchClient:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
-        content: bytes | None = None,
+        content: bytes | IO[bytes] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         """Send one request and return the decoded JSON answer, raising our errors."""
@@ -203,7 +203,7 @@ class CouchClient:
         *,
         params: Any = None,
         headers: Mapping[str, str] | None = None,
-        content: bytes | None = None,
+        content: bytes | IO[bytes] | None = None,
         read_timeout: float | None = None,
     ) -> RawResponse:
         """Send a request as is; the answer comes back with its body unread and its status
@@ -361,6 +361,30 @@ class CouchClient:
         )
         out: list[dict[str, Any]] = result["results"]
         return out
+
+    async def put_attachment(
+        self,
+        db: str,
+        doc_id: str,
+        name: str,
+        rev: str,
+        body: bytes | IO[bytes],
+        *,
+        content_type: str,
+        length: int | None = None,
+    ) -> dict[str, Any]:
+        """Add or replace one attachment; a file ``body`` is streamed, never read whole."""
+        headers = {"Content-Type": content_type, "Accept": "application/json"}
+        if length is not None:
+            headers["Content-Length"] = str(length)
+        result: dict[str, Any] = await self.request(
+            "PUT",
+            f"{doc_path(db, doc_id)}/{segment(name)}",
+            params={"rev": rev},
+            content=body,
+            headers=headers,
+        )
+        return result
 
     async def revs_diff(self, db: str, revs: Mapping[str, Sequence[str]]) -> dict[str, Any]:
         result: dict[str, Any] = await self.request(

@@ -16,6 +16,7 @@ understand them; while CouchDB is down the answer is ``503`` with ``Retry-After`
     POST /sync/{db}/_ensure_full_commit       answered here (CouchDB 3 commits every write)
     GET|PUT|DELETE /sync/{db}/_local/{id}     replication checkpoints
     GET|PUT|DELETE /sync/{db}/{docid}[/{attachment}]
+    GET|HEAD /sync/{db}/_snapshot             snapshot.py (first sync in one download)
 
 Devices may send ``X-Device-Id`` (the device id rule of ``/api/v1/me/devices``; 400 otherwise)
 so their pulls and pushes are recorded per device, up to the per-user cap of device records.
@@ -269,10 +270,13 @@ def _written(ctx: SyncContext) -> None:
 
 
 async def server_root(request: Request) -> Response:
+    from .snapshot import server_uuid
+
     return json_response(
         request,
         {
             "couchdb": "Welcome",
+            **await server_uuid(request.app.state.runtime),
             "version": "3.3.3",
             "vendor": {"name": "fieldsync sync gateway"},
             "features": ["access-ready"],
@@ -783,8 +787,12 @@ class SyncApp:
     every layer costs on each). Unknown paths and methods get CouchDB-style errors."""
 
     def __init__(self, extra_routes: Sequence[BaseRoute] = ()) -> None:
+        from .snapshot import routes as snapshot_routes
+
         # extra routes (the /sync/_session of session.py) come first: "_session" is no database
-        self.router = Router(routes=[*extra_routes, *routes], default=self.not_found)
+        self.router = Router(
+            routes=[*extra_routes, *snapshot_routes, *routes], default=self.not_found
+        )
 
     @staticmethod
     async def not_found(scope: Scope, receive: Receive, send: Send) -> None:

@@ -33,6 +33,15 @@
  *   wait_for_doc {doc_id, predicate?: {"field" or "a.b": value}, timeout_ms}
  *       resolves with the winning revision (with _conflicts) once it exists and every predicate
  *       field is deep-equal; {"_deleted": true} waits for a deletion. Uses the changes feed.
+ *   load {snapshot_url, url, headers, name?, loader?: "lines"|"pouchdb-load"|"replication-stream"}
+ *       primes the database from GET <snapshot_url> (sent through the same fetch wrapper, so
+ *       it is logged under name): "lines" (default, the README's way) stores each {"docs"} line
+ *       with one bulkDocs(new_edits=false), then gives pouchdb-load only the last {"seq"} line
+ *       with {proxy: url, fetch}, which writes the replication checkpoint for url;
+ *       "pouchdb-load" calls its db.load(text, {proxy: url, fetch}) on the whole dump (one
+ *       bulkDocs of everything); "replication-stream" pipes the body into
+ *       pouchdb-replication-stream's db.load() (no checkpoint).
+ *       result {status, bytes (decoded body), headers: {etag, content-encoding, x-fieldsync-*}}
  *   requests {name?, clear?}       the HTTP requests replications made:
  *       [{replication, method, path, query, search, status?, blocked?, error?}]
  *
@@ -76,6 +85,10 @@ function resolveModule(name) {
 
 const PouchDB = require(resolveModule('pouchdb'));
 const nodeFetch = require(resolveModule('node-fetch'));
+// both plugins call their method load(): pouchdb-load's is registered as loadDump here
+PouchDB.plugin({ loadDump: require(resolveModule('pouchdb-load')).load });
+const replicationStream = require(resolveModule('pouchdb-replication-stream'));
+PouchDB.plugin(replicationStream.plugin);
 
 // PouchDB's http adapter remembers per server URL, in a module-level map, whether _bulk_get
 // works, and never asks again. A second copy of the module keeps its own map, so no_bulk_get
@@ -200,7 +213,52 @@ function makeRemote(cmd, name) {
   };
   const Pouch = ctx.noBulkGet ? legacyPouch() : PouchDB;
   const remote = new Pouch(cmd.url, { fetch: fetchWrapper, skip_setup: Boolean(cmd.skip_setup) });
-  return { remote, ctx };
+  return { remote, ctx, fetchWrapper };
+}
+
+// ---- priming from a snapshot -----------------------------------------------------------------
+
+async function loadSnapshot(cmd) {
+  if (!cmd.snapshot_url) throw new Error('snapshot_url is required');
+  const name = cmd.name || `load-${cmd.id}`;
+  const { remote, fetchWrapper } = makeRemote(cmd, name);
+  remote.close().catch(() => {});
+  const response = await fetchWrapper(cmd.snapshot_url, { method: 'GET' });
+  const headers = {};
+  for (const key of ['etag', 'content-encoding', 'content-length', 'x-fieldsync-snapshot-seq',
+    'x-fieldsync-snapshot-docs', 'x-fieldsync-snapshot-stale', 'x-fieldsync-snapshot-lag']) {
+    if (response.headers.has(key)) headers[key] = response.headers.get(key);
+  }
+  if (response.status !== 200) {
+    const err = new Error(`snapshot answered ${response.status}: ${await response.text()}`);
+    err.status = response.status;
+    throw err;
+  }
+  let bytes = 0;
+  const loader = cmd.loader || 'lines';
+  if (loader === 'lines') {
+    const text = await response.text();
+    bytes = Buffer.byteLength(text);
+    let last = '';
+    for (const line of text.split('\n')) {
+      if (line.startsWith('{"docs"')) {
+        await db.bulkDocs(JSON.parse(line).docs, { new_edits: false });
+      } else if (line.startsWith('{"seq"')) {
+        last = line;
+      }
+    }
+    await db.loadDump(last, { proxy: cmd.url, fetch: fetchWrapper, skip_setup: true });
+  } else if (loader === 'pouchdb-load') {
+    const text = await response.text();
+    bytes = Buffer.byteLength(text);
+    await db.loadDump(text, { proxy: cmd.url, fetch: fetchWrapper });
+  } else {
+    response.body.on('data', (chunk) => {
+      bytes += chunk.length;
+    });
+    await db.load(response.body);
+  }
+  return { status: response.status, bytes, headers };
 }
 
 function replicationOptions(options) {
@@ -418,6 +476,7 @@ const commands = {
   pull: async (c) => oneOff(c, 'pull'),
   push: async (c) => oneOff(c, 'push'),
   sync: async (c) => oneOff(c, 'sync'),
+  load: async (c) => loadSnapshot(c),
   live_start: async (c) => liveStart(c),
   live_stop: async (c) => liveStop(c),
   set_headers: async (c) => setHeaders(c),

@@ -465,6 +465,32 @@ class Phone:
         )
         return result
 
+    async def load(
+        self,
+        snapshot_url: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        loader: Literal["lines", "pouchdb-load", "replication-stream"] = "lines",
+        name: str | None = None,
+        log_requests: bool = True,
+        timeout_s: float | None = None,
+    ) -> JSON:
+        """Prime the database from a snapshot (``GET snapshot_url``), as an app does on a new
+        device: ``lines`` (one bulkDocs per dump line, then pouchdb-load with ``proxy=url`` on
+        the last seq line, which writes the replication checkpoint for ``url``), ``pouchdb-load``
+        on the whole dump, or pouchdb-replication-stream's ``load()`` (no checkpoint). Returns
+        ``{status, bytes, headers}``; a non-200 answer raises PhoneCommandError (``status``)."""
+        args = self._remote_args(url, headers, None, False, True, log_requests, name)
+        result: JSON = await self.call(
+            "load",
+            snapshot_url=snapshot_url,
+            loader=loader,
+            timeout_s=timeout_s or self.replication_timeout,
+            **args,
+        )
+        return result
+
     async def live_start(
         self,
         name: str,
