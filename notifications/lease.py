@@ -72,6 +72,9 @@ class Lease:
         self.now = now
         self.details = details
         self._held_until: datetime | None = None
+        self._rev: str | None = None  # of our last write
+        # whether the last acquire renewed our own last write: nobody held it in between
+        self.continuous = False
 
     @property
     def held(self) -> bool:
@@ -109,12 +112,15 @@ class Lease:
             else:
                 log.info("lease_taken_over", lease=self.doc_id, previous=current.get("holder"))
         try:
-            await self.store.put(self.ops_db, doc)
+            result = await self.store.put(self.ops_db, doc)
         except Exception as exc:
             if not is_conflict(exc):
                 raise
             self._held_until = None
+            self.continuous = False
             return False
+        self.continuous = current is not None and current.get("_rev") == self._rev
+        self._rev = result.get("rev")
         self._held_until = now + self.ttl
         return True
 

@@ -62,11 +62,25 @@ def bucket_of(user_id: str) -> int:
     return int(digest[:8], 16) % BUCKETS
 
 
+class RouterError(Exception):
+    """Base of the router's own errors (CouchDB's are ``sync_gateway.couch.CouchError``).
+
+    RouterError
+     └── LeaseLapsed   work needs a lease this worker no longer holds by its own clock
+    """
+
+
+class LeaseLapsed(RouterError):
+    pass
+
+
 @dataclass(frozen=True)
 class Change:
+    """What a round changed; every round reports one, empty or not (``renewed``)."""
+
     gained: frozenset[int] = frozenset()
     lost: frozenset[int] = frozenset()
-    shared: bool | None = None  # True gained, False lost, None unchanged
+    shared: bool | None = None  # True gained (or held again after someone else), False lost
 
 
 Listener = Callable[[Change], Awaitable[None]]
@@ -79,6 +93,8 @@ class Ownership(Protocol):
     def owns_shared(self) -> bool: ...
 
     def owns(self, user_id: str) -> bool: ...
+
+    def claims(self, user_id: str) -> bool: ...
 
     def listen(self, listener: Listener) -> None: ...
 
@@ -95,6 +111,9 @@ class SoleOwnership:
     owns_shared = True
 
     def owns(self, user_id: str) -> bool:
+        return True
+
+    def claims(self, user_id: str) -> bool:
         return True
 
     def listen(self, listener: Listener) -> None:
@@ -146,6 +165,7 @@ class LeasedOwnership:
         self._s = _State(buckets={b: lease(f"router-bucket:{b:02d}") for b in range(BUCKETS)})
         self._listeners: list[Listener] = []
         self._stopped = False
+        self._rounds = 0
         self.live_workers = 1
 
     @property
@@ -156,6 +176,11 @@ class LeasedOwnership:
         # a bucket being handed back is no longer ours, though its lease still is
         bucket = bucket_of(user_id)
         return bucket in self._s.held and self._s.buckets[bucket].held
+
+    def claims(self, user_id: str) -> bool:
+        """Held at the last round, though its lease may have run out by the clock since (a
+        renewal late): work refused meanwhile is kept for after the next round."""
+        return bucket_of(user_id) in self._s.held
 
     def _details(self) -> Mapping[str, Any]:
         base: dict[str, Any] = {
@@ -175,14 +200,19 @@ class LeasedOwnership:
         self._listeners.append(listener)
 
     async def start(self) -> None:
-        """The first round, so the router starts knowing what it owns."""
-        await self.round()
+        """The first round, so the router starts knowing what it owns (once)."""
+        if not self._rounds:
+            await self.round()
 
     async def run(self) -> None:
         """A round every ttl / 3 until stopped (a failed round is logged and retried)."""
         interval = max(self.ttl.total_seconds() / 3, 0.05)
+        loop = asyncio.get_running_loop()
+        next_round = loop.time()
         while not self._stopped:
-            await asyncio.sleep(interval)
+            # at a fixed cadence: a slow round does not push the next renewal back
+            next_round = max(next_round + interval, loop.time())
+            await asyncio.sleep(next_round - loop.time())
             try:
                 await self.round()
             except CouchError as exc:
@@ -206,9 +236,11 @@ class LeasedOwnership:
     async def round(self) -> None:
         if self._stopped:
             return
+        self._rounds += 1
         docs = await self._read()
         now = self.now()
-        await self.presence.acquire(docs.get(self.presence.doc_id))
+        state = self._s
+        presence = asyncio.ensure_future(self.presence.acquire(docs.get(self.presence.doc_id)))
         workers = {
             d["holder"]
             for i, d in docs.items()
@@ -216,34 +248,44 @@ class LeasedOwnership:
         } | {self.holder}
         self.live_workers = len(workers)
         share = math.ceil(BUCKETS / len(workers))
-        state = self._s
         mine = sorted(b for b, lease in state.buckets.items() if self._ours(docs, lease, now))
         extra = frozenset(mine[share:])
         if extra:
             # stop working on them before anyone can take them over
             state.held -= extra
             await self._tell(Change(lost=extra))
-            for b in extra:
-                await state.buckets[b].release()
+            await asyncio.gather(*(state.buckets[b].release() for b in extra))
             log.info("router_buckets_handed_back", buckets=sorted(extra), share=share)
-        held: set[int] = set()
-        for b in mine[:share]:
-            if await state.buckets[b].acquire(docs.get(state.buckets[b].doc_id)):
-                held.add(b)
-        for b, lease in state.buckets.items():
-            if len(held) >= share:
-                break
-            if b in held or b in extra or is_live(docs.get(lease.doc_id), now):
-                continue
-            if await lease.acquire(docs.get(lease.doc_id)):
-                held.add(b)
-        shared = await self.shared.acquire(docs.get(self.shared.doc_id))
-        gained = frozenset(held - state.held)
+        keep = mine[:share]
+        free = [
+            b
+            for b, lease in state.buckets.items()
+            if b not in mine and not is_live(docs.get(lease.doc_id), now)
+        ]
+        wanted = keep + free[: max(0, share - len(keep))]
+        # concurrently: a round must take one request's time, not one per lease, or under load
+        # the last lease renewed would run out before the next round
+        results = await asyncio.gather(
+            *(state.buckets[b].acquire(docs.get(state.buckets[b].doc_id)) for b in wanted),
+            self.shared.acquire(docs.get(self.shared.doc_id)),
+            presence,
+        )
+        held = {b for b, ok in zip(wanted, results, strict=False) if ok}
+        shared = bool(results[len(wanted)])
+        # held again after someone else held it in between: work from their checkpoints
+        gained = frozenset(
+            b for b in held if b not in state.held or not state.buckets[b].continuous
+        )
         lost = frozenset(state.held - held)
-        shared_change = None if shared == state.shared_held else shared
+        shared_change: bool | None = None
+        if shared and (not state.shared_held or not self.shared.continuous):
+            shared_change = True
+        elif state.shared_held and not shared:
+            shared_change = False
         state.held = held
         state.shared_held = shared
-        if gained or lost or shared_change is not None:
+        changed = gained or lost or shared_change is not None
+        if changed:
             log.info(
                 "router_leases_changed",
                 holder=self.holder,
@@ -252,7 +294,7 @@ class LeasedOwnership:
                 shared=shared,
                 workers=len(workers),
             )
-            await self._tell(Change(gained, lost, shared_change))
+        await self._tell(Change(gained, lost, shared_change))
 
     async def _read(self) -> dict[str, dict[str, Any]]:
         result = await self.couch.all_docs(

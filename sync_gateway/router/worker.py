@@ -88,7 +88,7 @@ from .assignments import Assignments, Delta
 from .checkpoints import Checkpoints
 from .copier import Copier, is_router_tombstone
 from .discovery import Discovery, detect
-from .leases import Change, Ownership, SoleOwnership, bucket_of
+from .leases import Change, LeaseLapsed, Ownership, SoleOwnership, bucket_of
 from .rules import (
     ASSIGNMENT_EVENT_TYPES,
     FAN_IN_OWNER_FIELD,
@@ -227,17 +227,21 @@ class Router:
             )
         # before the first drain: what is written from now on is in the notification
         await self.discovery.prepare()
+        # the leases are renewed from the first moment: a start can take longer than they live
+        await self.ownership.start()
+        leases = asyncio.create_task(self.ownership.run(), name="router-leases")
+        self._tasks = [leases]
         await self.start()
         for user_id in self._owned():
             self._ensure_watch(user_id)
         log.info("router_discovery", mode=self.discovery.mode)
         self._tasks = [
+            leases,
             *(
                 asyncio.create_task(self._follow_shared(s), name=f"router-{s}")
                 for s in self.shared_sources
             ),
             asyncio.create_task(self.discovery.run(), name="router-discovery"),
-            asyncio.create_task(self.ownership.run(), name="router-leases"),
             asyncio.create_task(self._sweep(), name="router-sweep"),
             asyncio.create_task(self._rescan_loop(), name="router-rescan"),
         ]
@@ -303,6 +307,9 @@ class Router:
             self._spawn(self._take_shared())
         elif change.shared is False:
             self._pending.clear()  # the next holder reconciles everything
+        # work refused while a lease had run out by the clock, now renewed
+        for user_id in list(self._dirty):
+            self._mark_dirty(user_id)
 
     async def _let_go(self, user_id: str) -> None:
         db = self._users.get(user_id)
@@ -320,8 +327,14 @@ class Router:
 
     async def _adopt(self, user_id: str) -> None:
         """A user of a bucket just taken: resume their database from its checkpoint."""
-        await self._drain_rep(user_id)
+        db = self._users.get(user_id)
+        if db is None:
+            return
+        async with self._source_lock(db):
+            if db not in self._seqs:
+                self._seqs[db] = await self.checkpoints.load(db)
         self._ensure_watch(user_id)
+        self._mark_dirty(user_id)
 
     async def _take_shared(self) -> None:
         """``router-shared`` was taken: rebuild and reconcile everything, as a start does."""
@@ -341,8 +354,8 @@ class Router:
                     await self._reconcile_user(user_id)
                 log.info("router_shared_taken", users=len(self._users))
                 return
-            except CouchError as exc:
-                log.warning("router_take_shared_failed", error=str(exc))
+            except (CouchError, LeaseLapsed) as exc:
+                log.warning("router_take_shared_failed", error=repr(exc))
                 await asyncio.sleep(self.retry_s)
 
     async def _rebuild(self) -> None:
@@ -378,10 +391,10 @@ class Router:
             self._spawn(self.add_user_db(user_id))
 
     def _mark_dirty(self, user_id: str) -> None:
-        if user_id not in self._users or not self.ownership.owns(user_id):
+        if user_id not in self._users or not self.ownership.claims(user_id):
             return
         self._dirty.add(user_id)
-        if user_id not in self._draining:
+        if user_id not in self._draining and self.ownership.owns(user_id):
             self._draining[user_id] = asyncio.create_task(
                 self._drain_dirty(user_id), name=f"router-drain-{user_id}"
             )
@@ -392,7 +405,9 @@ class Router:
             while user_id in self._dirty:
                 self._dirty.discard(user_id)
                 try:
-                    await self._drain_rep(user_id)
+                    if not await self._drain_rep(user_id, complete=True):
+                        self._dirty.add(user_id)  # not drained to its end: after the next round
+                        return
                 except CouchError as exc:
                     log.warning("router_rep_drain_failed", user_id=user_id, error=str(exc))
                     await asyncio.sleep(self.retry_s)
@@ -436,8 +451,8 @@ class Router:
                     watcher.cancel()
                     with contextlib.suppress(asyncio.CancelledError, CouchError):
                         await watcher
-            except CouchError as exc:
-                log.warning("router_feed_failed", source=source, error=str(exc))
+            except (CouchError, LeaseLapsed) as exc:
+                log.warning("router_feed_failed", source=source, error=repr(exc))
                 await asyncio.sleep(self.retry_s)
 
     async def _watch(self, source: str, since: Any, wake: asyncio.Event) -> None:
@@ -488,8 +503,8 @@ class Router:
             await asyncio.sleep(self.rescan_interval_s)
             try:
                 await self._rescan(reconcile=True)
-            except CouchError as exc:
-                log.warning("router_rescan_failed", error=str(exc))
+            except (CouchError, LeaseLapsed) as exc:
+                log.warning("router_rescan_failed", error=repr(exc))
 
     async def _rescan(self, *, reconcile: bool) -> None:
         found: dict[str, str] = {}
@@ -606,7 +621,8 @@ class Router:
 
         async with self._sem, self._user_lock(user_id):
             if not self.ownership.owns_shared:
-                return  # the lease lapsed: the next holder reconciles
+                # the page stays pending, unsaved: retried once the lease is renewed
+                raise LeaseLapsed("router-shared")
             wanted = {i: r for i, r in revs.items() if allowed(i)}
             try:
                 missing = await self.copier.missing(db, wanted)
@@ -669,7 +685,7 @@ class Router:
             return
         async with self._sem, self._user_lock(user_id):
             if not self.ownership.owns_shared:
-                return
+                raise LeaseLapsed("router-shared")
             keep: dict[str, list[str]] = {}
             drop: list[str] = []
             mirror: dict[str, list[str]] = {}
@@ -735,11 +751,12 @@ class Router:
 
     # -- fan-in ----------------------------------------------------------------------------
 
-    async def _drain_rep(self, user_id: str) -> bool:
-        """Carry what the user's devices wrote into fs_orders / fs_field; True on progress."""
+    async def _drain_rep(self, user_id: str, *, complete: bool = False) -> bool:
+        """Carry what the user's devices wrote into fs_orders / fs_field; True on progress
+        (``complete``: True when the feed was read to its end, False when the lease ran out)."""
         db = self._users.get(user_id)
         if db is None or not self.ownership.owns(user_id):
-            return False
+            return not complete
         progressed = False
         async with self._rep_sem, self._source_lock(db):
             if db not in self._seqs:  # first drain since this worker took the user
@@ -772,8 +789,8 @@ class Router:
                         await self.checkpoints.save(db, page.last_seq)
                         self._rep_saved_at[db] = now
                 if len(page.results) < self.page_size:
-                    return progressed
-        return progressed
+                    return True if complete else progressed
+        return False if complete else progressed
 
     def _without_echoes(self, db: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The rows of a rep database's feed that are not just a revision the router copied."""
