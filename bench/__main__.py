@@ -10,6 +10,8 @@ BENCHMARKS = {
     "gateway_sync": "initial pull, push and idle live feeds: gateway vs CouchDB directly",
     "router_latency": "back office -> live feed latency at 100 / 1,000 users; new rep db fill",
     "load": "many field users at once, a day's pushes, pulls and live feeds: direct vs gateway",
+    "scale_out": "N gateways + M router workers on one store, 1,000 / 5,000 users: idle cost, "
+    "push -> fs_orders, back office -> phone, a worker killed",
     "notifications": "10,000 notifications through the dispatcher to a fake FCM: rate, memory",
 }
 
