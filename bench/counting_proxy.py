@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import sys
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from aiohttp import web
@@ -35,6 +36,9 @@ def kind(method: str, path: str) -> str:
 
 def main() -> None:
     port, target = int(sys.argv[1]), sys.argv[2].rstrip("/")
+    # the clients send their own Authorization header: the target's credentials are dropped
+    parts = urlsplit(target)
+    target = urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, "", ""))
     counts: collections.Counter[str] = collections.Counter()
 
     async def handle(request: web.Request) -> web.StreamResponse:

@@ -326,6 +326,9 @@ async def one_size(url: str, n_users: int, args: argparse.Namespace) -> list[str
         ops, orders_db = f"{prefix}fs_ops", f"{prefix}fs_orders"
 
         async def balanced() -> bool:
+            dead = [w.pid for w in dep.workers if w.poll() is not None]
+            if dead:
+                raise RuntimeError(f"worker(s) {dead} exited: see {logs}")
             held = await leases(couch, ops)
             holders = {d["holder"] for i, d in held.items() if "bucket" in i}
             n_buckets = sum(1 for i in held if "bucket" in i)
