@@ -335,7 +335,20 @@ async def one_size(url: str, n_users: int, args: argparse.Namespace) -> list[str
             return n_buckets == BUCKETS and len(holders) == args.workers
 
         await wait_for(balanced, 600, "the workers to share the buckets")
-        # settle: the start's drain of every rep database, the first sweep reads
+
+        async def settled() -> bool:
+            """Every worker done with its start (the drain and reconciliation of every rep
+            database) and nothing notified left to carry."""
+            shown = await leases(couch, ops)
+            details = [d.get("details", {}) for i, d in shown.items() if "worker:" in i]
+            return len(details) == args.workers and all(
+                d.get("phase") == "routing" and not d.get("dirty") and not d.get("draining")
+                for d in details
+            )
+
+        t0 = time.monotonic()
+        await wait_for(settled, 1200, "the workers' start to finish")
+        out.append(f"workers settled {time.monotonic() - t0:.0f} s after sharing the buckets")
         await asyncio.sleep(args.settle)
         before = await dep.counts()
         await asyncio.sleep(args.idle)
@@ -439,7 +452,7 @@ def cli(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rate", type=float, default=100.0, help="pushes per second")
     parser.add_argument("--phones", type=int, default=200, help="live phones sampled")
-    parser.add_argument("--settle", type=float, default=30.0, help="s before the idle window")
+    parser.add_argument("--settle", type=float, default=10.0, help="s after the start settled")
     parser.add_argument("--idle", type=float, default=30.0, help="s of the idle window")
     asyncio.run(main(parser.parse_args(argv)))
 

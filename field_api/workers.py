@@ -38,7 +38,9 @@ def build_router(rt: Runtime, *, leased: bool = True) -> Router:
     ownership: LeasedOwnership | None = None
     if leased:
         holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        ownership = LeasedOwnership(rt.couch, rt.dbs.ops, holder, ttl_s=s.router_lease_ttl_s)
+        # a client of its own: renewals must never queue behind a burst's copies in the pool
+        lease_couch = CouchClient(rt.couch_url, timeout=s.couch_timeout_s, max_connections=8)
+        ownership = LeasedOwnership(lease_couch, rt.dbs.ops, holder, ttl_s=s.router_lease_ttl_s)
     # the per-database feeds (PouchDB Server) hold a connection each: a pool without a limit
     feed_couch = CouchClient(rt.couch_url, timeout=s.couch_timeout_s, max_connections=0)
     router = Router(
@@ -83,6 +85,8 @@ async def start_workers(rt: Runtime) -> list[Stop]:
             await task
         await router.stop()  # hands its leases back
         await router.feed_couch.aclose()
+        if isinstance(router.ownership, LeasedOwnership):
+            await router.ownership.couch.aclose()
 
     resolver = build_resolver(rt)
     resolver_task = asyncio.create_task(_supervised("resolver", resolver.run), name="resolver")

@@ -165,6 +165,7 @@ class Router:
         self.discovery = discovery
         self.feed_couch = feed_couch or couch
         self._started = False
+        self.phase = "starting"  # then "routing"; "reconciling" while taking router-shared
         self._start_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -202,6 +203,7 @@ class Router:
                 for user_id in self.users:
                     await self._reconcile_user(user_id)
             self._started = True
+            self.phase = "routing"
             log.info(
                 "router_started",
                 users=len(self._users),
@@ -281,6 +283,7 @@ class Router:
     def status(self) -> dict[str, Any]:
         """What this worker is doing, for the presence lease (docs/deploy.md, what to watch)."""
         return {
+            "phase": self.phase,
             "users": len(self._users),
             "owned": len(self._owned()),
             "dirty": len(self._dirty),
@@ -339,6 +342,7 @@ class Router:
     async def _take_shared(self) -> None:
         """``router-shared`` was taken: rebuild and reconcile everything, as a start does."""
         while self.ownership.owns_shared:
+            self.phase = "reconciling"
             try:
                 locks = [self._source_lock(s) for s in self.shared_sources]
                 for lock in locks:
@@ -353,6 +357,7 @@ class Router:
                 for user_id in self.users:
                     await self._reconcile_user(user_id)
                 log.info("router_shared_taken", users=len(self._users))
+                self.phase = "routing"
                 return
             except (CouchError, LeaseLapsed) as exc:
                 log.warning("router_take_shared_failed", error=repr(exc))
