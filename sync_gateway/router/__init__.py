@@ -6,6 +6,7 @@
 - :mod:`.checkpoints` — where each feed stopped (``_local`` docs in fs_ops);
 - :mod:`.discovery` — how writes to rep databases are found (``_db_updates``, per-db feeds);
 - :mod:`.leases` — which worker owns which users and the fan-out (leases in fs_ops);
+- :mod:`.drains` — which rep databases to drain and when (reports, the safety-net sweep);
 - :mod:`.worker` — :class:`Router`, the background worker (``run``, ``run_once``, ``stop``).
 
 Run it alone with ``python -m sync_gateway.router [--once]``.

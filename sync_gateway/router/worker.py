@@ -88,6 +88,7 @@ from .assignments import Assignments, Delta
 from .checkpoints import Checkpoints
 from .copier import Copier, is_router_tombstone
 from .discovery import Discovery, detect
+from .drains import Drains
 from .leases import Change, LeaseLapsed, Ownership, SoleOwnership, bucket_of
 from .rules import (
     ASSIGNMENT_EVENT_TYPES,
@@ -142,7 +143,6 @@ class Router:
         self.copier = Copier(couch, batch_size=page_size)
         self._users: dict[str, str] = {}  # user id -> rep database
         self._seqs: dict[str, Any] = {}  # source database -> last sequence finished
-        self._rep_seen: dict[str, Any] = {}  # rep database -> update_seq last drained
         # revisions the router itself wrote into a rep database, until its feed shows them: a
         # row that is only that revision is the router's own echo, not a device's write
         self._copied: dict[str, dict[str, str]] = {}
@@ -151,17 +151,24 @@ class Router:
         self._source_locks: dict[str, asyncio.Lock] = {}
         self._pending: dict[str, tuple[dict[str, dict[str, list[str]]], Delta, set[str]]] = {}
         self._sem = asyncio.Semaphore(concurrency)  # copies into rep databases
-        # the round over every rep database's update_seq has its own, smaller allowance: its
-        # thousand reads must never queue in front of a burst's copies
-        self._poll_sem = asyncio.Semaphore(max(1, concurrency // 16))
         self._rep_sem = asyncio.Semaphore(concurrency * 4)
         self._event_tasks: set[asyncio.Task[Any]] = set()
-        self._dirty: set[str] = set()
-        self._draining: dict[str, asyncio.Task[None]] = {}  # user -> task draining their db
-        self._resync = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
         self.ownership: Ownership = ownership or SoleOwnership()
         self.ownership.listen(self._on_ownership)
+        self.drains = Drains(
+            drain=lambda u: self._drain_rep(u, complete=True),
+            update_seq=self._update_seq,
+            owned=self._owned,
+            owns=self.ownership.owns,
+            claims=self.ownership.claims,
+            poll_interval_s=poll_interval_s,
+            sweep_per_s=sweep_per_s,
+            retry_s=retry_s,
+            # the sweep's reads have their own, smaller allowance: a thousand of them must
+            # never queue in front of a burst's copies
+            concurrency=max(1, concurrency // 16),
+        )
         self.discovery = discovery
         self.feed_couch = feed_couch or couch
         self._started = False
@@ -225,7 +232,7 @@ class Router:
         """Follow every feed until cancelled or :meth:`stop` is called."""
         if self.discovery is None:
             self.discovery = await detect(
-                self.couch, self.feed_couch, self._on_write, self._resync.set
+                self.couch, self.feed_couch, self._on_write, self.drains.resync
             )
         # before the first drain: what is written from now on is in the notification
         await self.discovery.prepare()
@@ -244,7 +251,7 @@ class Router:
                 for s in self.shared_sources
             ),
             asyncio.create_task(self.discovery.run(), name="router-discovery"),
-            asyncio.create_task(self._sweep(), name="router-sweep"),
+            asyncio.create_task(self.drains.sweep(), name="router-sweep"),
             asyncio.create_task(self._rescan_loop(), name="router-rescan"),
         ]
         try:
@@ -260,11 +267,12 @@ class Router:
             await self.discovery.stop()
 
     async def _cancel_tasks(self) -> None:
-        tasks = [*self._tasks, *self._draining.values(), *self._background]
+        tasks = [*self._tasks, *self._background]
         self._tasks = []
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.drains.stop()
 
     async def add_user_db(self, user_id: str) -> None:
         """Follow the database of ``user_id`` (it must exist) and fill it now."""
@@ -278,7 +286,8 @@ class Router:
 
     def notify_rep_changed(self, user_id: str) -> None:
         """A device wrote to the user's database: drain its feed without waiting for the poll."""
-        self._mark_dirty(user_id)
+        if user_id in self._users:
+            self.drains.mark(user_id)
 
     def status(self) -> dict[str, Any]:
         """What this worker is doing, for the presence lease (docs/deploy.md, what to watch)."""
@@ -286,8 +295,8 @@ class Router:
             "phase": self.phase,
             "users": len(self._users),
             "owned": len(self._owned()),
-            "dirty": len(self._dirty),
-            "draining": len(self._draining),
+            "dirty": len(self.drains.dirty),
+            "draining": len(self.drains.draining),
             "discovery": self.discovery.status() if self.discovery is not None else None,
         }
 
@@ -311,8 +320,7 @@ class Router:
         elif change.shared is False:
             self._pending.clear()  # the next holder reconciles everything
         # work refused while a lease had run out by the clock, now renewed
-        for user_id in list(self._dirty):
-            self._mark_dirty(user_id)
+        self.drains.kick()
 
     async def _let_go(self, user_id: str) -> None:
         db = self._users.get(user_id)
@@ -320,11 +328,10 @@ class Router:
             return
         if self.discovery is not None:
             self.discovery.unwatch(db)
-        self._dirty.discard(user_id)
+        self.drains.forget(user_id)
         async with self._source_lock(db):  # a drain in flight finishes its page
             # the next owner moves the checkpoint on: re-read it if this user comes back
             self._seqs.pop(db, None)
-            self._rep_seen.pop(db, None)
             self._copied.pop(db, None)
             self._rep_saved_at.pop(db, None)
 
@@ -337,7 +344,7 @@ class Router:
             if db not in self._seqs:
                 self._seqs[db] = await self.checkpoints.load(db)
         self._ensure_watch(user_id)
-        self._mark_dirty(user_id)
+        self.drains.mark(user_id)
 
     async def _take_shared(self) -> None:
         """``router-shared`` was taken: rebuild and reconcile everything, as a start does."""
@@ -390,36 +397,10 @@ class Router:
         if user_id is None:
             return
         if user_id in self._users:
-            self._mark_dirty(user_id)
+            self.drains.mark(user_id)
         elif created and self._started:
             log.info("router_rep_db_found", user_id=user_id)
             self._spawn(self.add_user_db(user_id))
-
-    def _mark_dirty(self, user_id: str) -> None:
-        if user_id not in self._users or not self.ownership.claims(user_id):
-            return
-        self._dirty.add(user_id)
-        if user_id not in self._draining and self.ownership.owns(user_id):
-            self._draining[user_id] = asyncio.create_task(
-                self._drain_dirty(user_id), name=f"router-drain-{user_id}"
-            )
-
-    async def _drain_dirty(self, user_id: str) -> None:
-        """Drain the user's database until no notification for it came in meanwhile."""
-        try:
-            while user_id in self._dirty:
-                self._dirty.discard(user_id)
-                try:
-                    if not await self._drain_rep(user_id, complete=True):
-                        self._dirty.add(user_id)  # not drained to its end: after the next round
-                        return
-                except CouchError as exc:
-                    log.warning("router_rep_drain_failed", user_id=user_id, error=str(exc))
-                    await asyncio.sleep(self.retry_s)
-                    if self.ownership.owns(user_id):
-                        self._dirty.add(user_id)
-        finally:
-            self._draining.pop(user_id, None)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -469,39 +450,17 @@ class Router:
         finally:
             wake.set()
 
-    async def _sweep(self) -> None:
-        """The safety net: a round over the owned rep databases' ``update_seq`` every
-        ``poll_interval_s``, at most ``sweep_per_s`` reads a second; at once and unpaced when
-        discovery may have missed events. Databases that moved are drained."""
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._resync.wait(), self.poll_interval_s)
-            paced = self.sweep_per_s is not None and not self._resync.is_set()
-            self._resync.clear()
-            try:
-                if paced and self.sweep_per_s:
-                    for user_id in self._owned():
-                        await asyncio.sleep(1 / self.sweep_per_s)
-                        await self._poll_rep(user_id)
-                else:
-                    await asyncio.gather(*(self._poll_rep(u) for u in self._owned()))
-            except CouchError as exc:
-                log.warning("router_rep_poll_failed", error=str(exc))
-
-    async def _poll_rep(self, user_id: str) -> None:
+    async def _update_seq(self, user_id: str) -> Any:
+        """For the sweep: the database's ``update_seq`` (None when it is gone)."""
         db = self._users.get(user_id)
-        if db is None or not self.ownership.owns(user_id):
-            return
+        if db is None:
+            return None
         self._ensure_watch(user_id)
-        async with self._poll_sem:
-            try:
-                seq = (await self.couch.db_info(db))["update_seq"]
-            except CouchNotFound:
-                await self._drop_user(user_id)
-                return
-        if seq != self._rep_seen.get(db):
-            self._rep_seen[db] = seq
-            self._mark_dirty(user_id)
+        try:
+            return (await self.couch.db_info(db))["update_seq"]
+        except CouchNotFound:
+            await self._drop_user(user_id)
+            return None
 
     async def _rescan_loop(self) -> None:
         while True:
@@ -532,9 +491,8 @@ class Router:
             log.info("router_rep_db_gone", user_id=user_id)
             if self.discovery is not None:
                 self.discovery.unwatch(db)
-            self._dirty.discard(user_id)
+            self.drains.forget(user_id)
             self._seqs.pop(db, None)
-            self._rep_seen.pop(db, None)
             self._copied.pop(db, None)
             self._rep_saved_at.pop(db, None)
             await self.checkpoints.forget(db)
