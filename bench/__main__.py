@@ -11,6 +11,8 @@ BENCHMARKS = {
     "router_latency": "back office -> live feed latency at 100 / 1,000 users; new rep db fill",
     "first_sync": "a new phone's first sync over a 100 ms link: plain vs snapshot + follow-up",
     "load": "many field users at once, a day's pushes, pulls and live feeds: direct vs gateway",
+    "scale_out": "N gateways + M router workers on one store, 1,000 / 5,000 users: idle cost, "
+    "push -> fs_orders, back office -> phone, a worker killed",
     "notifications": "10,000 notifications through the dispatcher to a fake FCM: rate, memory",
 }
 

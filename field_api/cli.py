@@ -87,7 +87,7 @@ def _worker(args: argparse.Namespace) -> int:
         try:
             await ensure_databases(rt.couch, rt.dbs)
             if args.once:
-                await build_router(rt).run_once()
+                await build_router(rt, leased=False).run_once()
                 return
             # notify.start registers its stop as a shutdown hook, as it does in the app
             holder = SimpleNamespace(state=SimpleNamespace(shutdown_hooks=[]))

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
+import uuid
 from collections.abc import Awaitable, Callable
 
 import structlog
 
 from conflict.resolver import Resolver
 from sync_gateway.conflict_store import CouchConflictStore
+from sync_gateway.couch import CouchClient
+from sync_gateway.router.leases import LeasedOwnership
 from sync_gateway.router.worker import Router
 from sync_gateway.runtime import Runtime
 
@@ -26,14 +31,30 @@ log = structlog.get_logger(__name__)
 Stop = Callable[[], Awaitable[None]]
 
 
-def build_router(rt: Runtime) -> Router:
+def build_router(rt: Runtime, *, leased: bool = True) -> Router:
+    """The router; ``leased``: it shares the users with the other workers (``leases.py``),
+    otherwise it owns everything (``worker --once``)."""
+    s = rt.settings
+    ownership: LeasedOwnership | None = None
+    if leased:
+        holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        # a client of its own: renewals must never queue behind a burst's copies in the pool
+        lease_couch = CouchClient(rt.couch_url, timeout=s.couch_timeout_s, max_connections=8)
+        ownership = LeasedOwnership(lease_couch, rt.dbs.ops, holder, ttl_s=s.router_lease_ttl_s)
+    # the per-database feeds (PouchDB Server) hold a connection each: a pool without a limit
+    feed_couch = CouchClient(rt.couch_url, timeout=s.couch_timeout_s, max_connections=0)
     router = Router(
         rt.couch,
         rt.dbs,
         on_event=notify.router_events(rt),
         on_db_written=notify.db_written(rt),
-        poll_interval_s=rt.settings.router_poll_s,
+        poll_interval_s=s.router_poll_s,
+        sweep_per_s=s.router_sweep_per_s,
+        ownership=ownership,
+        feed_couch=feed_couch,
     )
+    if ownership is not None:
+        ownership.details = router.status
     rt.extras["router"] = router
     return router
 
@@ -59,10 +80,13 @@ async def start_workers(rt: Runtime) -> list[Stop]:
     task = asyncio.create_task(_supervised("router", router.run), name="router")
 
     async def stop_router() -> None:
-        await router.stop()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await router.stop()  # hands its leases back
+        await router.feed_couch.aclose()
+        if isinstance(router.ownership, LeasedOwnership):
+            await router.ownership.couch.aclose()
 
     resolver = build_resolver(rt)
     resolver_task = asyncio.create_task(_supervised("resolver", resolver.run), name="resolver")

@@ -11,6 +11,13 @@ revision, so of two processes racing for the same revision exactly one wins; the
 409 and is not the holder. A holder that stops renewing loses the lease at ``expires_at``; a
 holder whose renewal meets a document someone else already took over learns it lost.
 
+Several leases at once (the router's, ``sync_gateway/router/leases.py``): the caller may read
+them all in one request and pass each document to :meth:`Lease.acquire` (``current``), which
+then writes without reading again; a document read too long ago only costs a 409. ``details``
+adds a ``details`` object to every write (what the holder wants others to see: its load, the
+health of its feeds), and :func:`is_live` tells whether a lease document someone holds is
+still in force.
+
 Clocks: every process compares ``expires_at`` with its own clock, so the time to live must be
 much longer than the clock skew between hosts (seconds, with NTP); the default is 60 s, renewed
 every 20 s.
@@ -18,7 +25,7 @@ every 20 s.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,8 +38,18 @@ from .store import DocStore, get_or_none, is_conflict
 log = structlog.get_logger(__name__)
 
 
+_UNREAD: Any = object()  # acquire() reads the lease document itself
+
+
 def system_now() -> datetime:
     return datetime.now(UTC)
+
+
+def is_live(doc: Mapping[str, Any] | None, now: datetime) -> bool:
+    """Whether a lease document is held by someone (not missing, released or expired)."""
+    if doc is None or not doc.get("holder"):
+        return False
+    return parse_timestamp(doc["expires_at"]) > now
 
 
 class Lease:
@@ -45,6 +62,7 @@ class Lease:
         name: str = "scheduler",
         ttl: timedelta = timedelta(seconds=60),
         now: Callable[[], datetime] = system_now,
+        details: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
         self.store = store
         self.ops_db = ops_db
@@ -52,17 +70,25 @@ class Lease:
         self.doc_id = f"lease:{name}"
         self.ttl = ttl
         self.now = now
+        self.details = details
         self._held_until: datetime | None = None
+        self._rev: str | None = None  # of our last write
+        # whether the last acquire renewed our own last write: nobody held it in between
+        self.continuous = False
 
     @property
     def held(self) -> bool:
         """Whether this process holds the lease now (by its own last successful write)."""
         return self._held_until is not None and self.now() < self._held_until
 
-    async def acquire(self) -> bool:
-        """Take the lease if free or expired, renew it if ours; True when we hold it after."""
+    async def acquire(self, current: Mapping[str, Any] | None = _UNREAD) -> bool:
+        """Take the lease if free or expired, renew it if ours; True when we hold it after.
+
+        ``current``: the lease document as the caller just read it (None: there is none).
+        """
         now = self.now()
-        current = await get_or_none(self.store, self.ops_db, self.doc_id)
+        if current is _UNREAD:
+            current = await get_or_none(self.store, self.ops_db, self.doc_id)
         ts = format_timestamp(now)
         doc: dict[str, Any] = {
             "_id": self.doc_id,
@@ -72,6 +98,8 @@ class Lease:
             "acquired_at": ts,
             "renewed_at": ts,
         }
+        if self.details is not None:
+            doc["details"] = dict(self.details())
         if current is not None:
             ours = current.get("holder") == self.holder
             expired = parse_timestamp(current["expires_at"]) <= now
@@ -84,12 +112,15 @@ class Lease:
             else:
                 log.info("lease_taken_over", lease=self.doc_id, previous=current.get("holder"))
         try:
-            await self.store.put(self.ops_db, doc)
+            result = await self.store.put(self.ops_db, doc)
         except Exception as exc:
             if not is_conflict(exc):
                 raise
             self._held_until = None
+            self.continuous = False
             return False
+        self.continuous = current is not None and current.get("_rev") == self._rev
+        self._rev = result.get("rev")
         self._held_until = now + self.ttl
         return True
 

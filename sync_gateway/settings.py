@@ -84,9 +84,14 @@ class Settings(BaseSettings):
     # Workers
     run_workers: bool = True
     activity_flush_s: float = 5.0  # how often device last pull / push times are written
-    # the router checks every rep database this often for writes it was not told about
-    # (pushes through this process's gateway reach it at once)
-    router_poll_s: float = 5.0
+    # The router learns of writes from the store (_db_updates, or a feed per database); its
+    # safety-net sweep starts a round over its rep databases this often, reading at most
+    # router_sweep_per_s of them a second (a cost that does not grow with the users)
+    router_poll_s: float = 300.0
+    router_sweep_per_s: float = Field(default=2.0, gt=0)
+    # router workers share the users by leases in fs_ops (renewed every third of this; a
+    # stopped worker's users are taken over within ttl + ttl/3)
+    router_lease_ttl_s: float = Field(default=15.0, gt=0)
     seed_demo: bool = False
     # first-sync snapshots (sync_gateway/snapshots/policy.py): none below min_docs documents;
     # rebuilt after rebuild_changes updates, or after max_age_s when anything changed; the

@@ -4,6 +4,9 @@
 - :mod:`.assignments` — the in-memory assignment index and its membership deltas (pure);
 - :mod:`.copier` — batched copies with ``new_edits=false`` and the router's tombstones;
 - :mod:`.checkpoints` — where each feed stopped (``_local`` docs in fs_ops);
+- :mod:`.discovery` — how writes to rep databases are found (``_db_updates``, per-db feeds);
+- :mod:`.leases` — which worker owns which users and the fan-out (leases in fs_ops);
+- :mod:`.drains` — which rep databases to drain and when (reports, the safety-net sweep);
 - :mod:`.worker` — :class:`Router`, the background worker (``run``, ``run_once``, ``stop``).
 
 Run it alone with ``python -m sync_gateway.router [--once]``.

@@ -9,15 +9,35 @@ What runs (``run()``):
 - one follower per shared database: a continuous ``_changes`` feed used only as a wake-up, and
   normal ``_changes`` pages (``style=all_docs``, ``include_docs``, ``page_size`` rows) read from
   the checkpoint. A back-office change reaches the rep database within one round of requests.
-- one poller for all rep databases: every ``poll_interval_s`` it reads each database's
-  ``update_seq`` (a few at a time, never in the way of copies; a round waits while a burst is
-  fanned out) and drains the feeds that moved; ``notify_rep_changed`` (the gateway after a push)
-  wakes it at once. This costs one cheap request per rep database and interval, and no idle
-  connection per database, which is what lets it follow ~1000 databases; with CouchDB 3,
-  ``_db_updates`` could replace the polling (not done yet: PouchDB Server has none). Rows that
-  are only the router's own copy of a revision are skipped when a rep database is drained.
+- the rep databases' writes are found by the store's own notification (``discovery.py``:
+  CouchDB's ``_db_updates``, or one continuous feed per owned database on PouchDB Server) and
+  by ``notify_rep_changed`` (a gateway in this process after a push); each names a database
+  whose feed is drained at once, so a gateway in another process need tell the router nothing.
+  Rows that are only the router's own copy of a revision are skipped.
+- a safety-net sweep: every ``poll_interval_s`` a round over the owned rep databases'
+  ``update_seq``, at most ``sweep_per_s`` reads a second (so its cost does not grow with the
+  users: with many, a round just takes longer), unpaced right after discovery may have missed
+  events (a ``_db_updates`` reconnection).
 - a rescan of ``_all_dbs`` every ``rescan_interval_s`` picks up new and dropped rep databases;
-  ``add_user_db(user_id)`` does it at once for one user (the API calls it after creating one).
+  ``add_user_db(user_id)`` does it at once for one user (the API calls it after creating one; a
+  ``created`` row of ``_db_updates`` too).
+
+Several workers (``leases.py``): each rep database's fan-in belongs to the worker holding its
+bucket's lease, and the fan-out with every other write into a rep database to the one worker
+holding ``router-shared``; every worker keeps the assignment index (it follows the shared feeds,
+only the holder copies and checkpoints). All of a rep database's writes thus come from one
+process, so the per-user lock below orders them. Taking ``router-shared`` over rebuilds the
+index and reconciles every rep database, as a start does; taking a bucket resumes each of its
+databases from the checkpoint the last owner wrote. A worker stops writing where its lease
+lapses by its own clock (before anyone may take over) and never saves a checkpoint then.
+
+A worker killed mid-batch loses nothing and copies nothing twice that matters: a checkpoint is
+written only after what its page implied was written, so the next owner re-reads at most that
+page; copies are ``new_edits=false`` writes of revisions with their history, checked with
+``_revs_diff`` first, so a revision copied again is the same revision (CouchDB stores a revision
+id once per document: no second order in fs_orders, no new revision, nothing for the resolver);
+the router's tombstones have revision ids derived from their parent (``copier.py``), and the
+notifications it emits are deduplicated by the outbox.
 
 Each page of a shared feed: the winning revisions update the assignment index, which yields the
 membership delta; every changed document is copied (all leaves, ``_revs_diff`` first,
@@ -54,10 +74,9 @@ counted (``fieldsync_router_fan_in_refused_total{reason}``) and logged as
 ``security_fan_in_refused``; the rest of the batch is copied. Before copying, the router
 records who pushed each revision (provenance.py: the rep database's owner).
 
-One router per deployment (it takes no lease; see docs/deploy.md). Two would copy the same
-revisions twice, which is harmless, but their per-user locks are per process: a router lagging
-behind the other can apply an old territory decision after a newer one, and the devices see
-accounts go and come back until the next change.
+Without leases (``SoleOwnership``, the default here) one router owns everything: tests and
+``worker --once``. Two such routers would copy the same revisions twice, which is harmless, but
+a lagging one could apply an old territory decision after a newer one (docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -78,6 +97,9 @@ from ..provenance import record_pushes
 from .assignments import Assignments, Delta
 from .checkpoints import Checkpoints
 from .copier import Copier, DocState, is_router_tombstone
+from .discovery import Discovery, detect
+from .drains import Drains
+from .leases import Change, LeaseLapsed, Ownership, SoleOwnership, bucket_of
 from .rules import (
     ASSIGNMENT_EVENT_TYPES,
     FAN_IN_OWNER_FIELD,
@@ -91,7 +113,6 @@ log = structlog.get_logger(__name__)
 
 EventCallback = Callable[[str, dict[str, Any]], Any]
 ECHO_CHECKPOINT_S = 10.0
-MAX_POLL_POSTPONED = 4  # rounds over the rep databases skipped in a row while fanning out
 SKIP = "skip"  # a fan-in refusal that is nobody's attack (see _fan_in_refusal)
 
 
@@ -107,17 +128,24 @@ class Router:
         on_db_written: Callable[[str], None] | None = None,
         page_size: int = 200,
         poll_interval_s: float = 1.0,
+        sweep_per_s: float | None = None,
         rescan_interval_s: float = 5.0,
         heartbeat_ms: int = 10_000,
         concurrency: int = 32,  # measured: 8 left a 1,000-user burst 2 s behind (p50)
         retry_s: float = 1.0,
+        ownership: Ownership | None = None,
+        discovery: Discovery | None = None,
+        feed_couch: CouchClient | None = None,
     ) -> None:
+        """``feed_couch``: a client with an unbounded pool for the per-database feeds (PouchDB
+        Server); ``discovery``: given, or chosen by :func:`.discovery.detect` in :meth:`run`."""
         self.couch = couch
         self.dbs = dbs
         self.on_event = on_event
         self.on_db_written = on_db_written
         self.page_size = page_size
         self.poll_interval_s = poll_interval_s
+        self.sweep_per_s = sweep_per_s
         self.rescan_interval_s = rescan_interval_s
         self.heartbeat_ms = heartbeat_ms
         self.retry_s = retry_s
@@ -126,7 +154,6 @@ class Router:
         self.copier = Copier(couch, batch_size=page_size)
         self._users: dict[str, str] = {}  # user id -> rep database
         self._seqs: dict[str, Any] = {}  # source database -> last sequence finished
-        self._rep_seen: dict[str, Any] = {}  # rep database -> update_seq last drained
         # revisions the router itself wrote into a rep database, until its feed shows them: a
         # row that is only that revision is the router's own echo, not a device's write
         self._copied: dict[str, dict[str, str]] = {}
@@ -135,14 +162,28 @@ class Router:
         self._source_locks: dict[str, asyncio.Lock] = {}
         self._pending: dict[str, tuple[dict[str, dict[str, list[str]]], Delta, set[str]]] = {}
         self._sem = asyncio.Semaphore(concurrency)  # copies into rep databases
-        # the round over every rep database's update_seq has its own, smaller allowance: its
-        # thousand reads must never queue in front of a burst's copies
-        self._poll_sem = asyncio.Semaphore(max(1, concurrency // 16))
         self._rep_sem = asyncio.Semaphore(concurrency * 4)
         self._event_tasks: set[asyncio.Task[Any]] = set()
-        self._dirty: set[str] = set()
-        self._rep_wake = asyncio.Event()
+        self._background: set[asyncio.Task[Any]] = set()
+        self.ownership: Ownership = ownership or SoleOwnership()
+        self.ownership.listen(self._on_ownership)
+        self.drains = Drains(
+            drain=lambda u: self._drain_rep(u, complete=True),
+            update_seq=self._update_seq,
+            owned=self._owned,
+            owns=self.ownership.owns,
+            claims=self.ownership.claims,
+            poll_interval_s=poll_interval_s,
+            sweep_per_s=sweep_per_s,
+            retry_s=retry_s,
+            # the sweep's reads have their own, smaller allowance: a thousand of them must
+            # never queue in front of a burst's copies
+            concurrency=max(1, concurrency // 16),
+        )
+        self.discovery = discovery
+        self.feed_couch = feed_couch or couch
         self._started = False
+        self.phase = "starting"  # then "routing"; "reconciling" while taking router-shared
         self._start_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -172,17 +213,22 @@ class Router:
             if self._started:
                 return
             await ensure_databases(self.couch, self.dbs)
-            self.index = Assignments()
-            for source in self.shared_sources:
-                async for docs in self.copier.all_docs(source):
-                    self.index.load(docs)
-                self._seqs[source] = await self.checkpoints.load(source)
+            await self.ownership.start()
+            await self._rebuild()
             await self._rescan(reconcile=False)
             await self._quiesce()
-            for user_id in self.users:
-                await self._reconcile_user(user_id)
+            if self.ownership.owns_shared:
+                for user_id in self.users:
+                    await self._reconcile_user(user_id)
             self._started = True
-            log.info("router_started", users=len(self._users), indexed=len(self.index))
+            self.phase = "routing"
+            log.info(
+                "router_started",
+                users=len(self._users),
+                owned=len(self._owned()),
+                shared=self.ownership.owns_shared,
+                indexed=len(self.index),
+            )
         await self._quiesce()
 
     async def run_once(self) -> None:
@@ -195,44 +241,183 @@ class Router:
 
     async def run(self) -> None:
         """Follow every feed until cancelled or :meth:`stop` is called."""
+        if self.discovery is None:
+            self.discovery = await detect(
+                self.couch, self.feed_couch, self._on_write, self.drains.resync
+            )
+        # before the first drain: what is written from now on is in the notification
+        await self.discovery.prepare()
+        # the leases are renewed from the first moment: a start can take longer than they live
+        await self.ownership.start()
+        leases = asyncio.create_task(self.ownership.run(), name="router-leases")
+        self._tasks = [leases]
         await self.start()
+        for user_id in self._owned():
+            self._ensure_watch(user_id)
+        log.info("router_discovery", mode=self.discovery.mode)
         self._tasks = [
+            leases,
             *(
                 asyncio.create_task(self._follow_shared(s), name=f"router-{s}")
                 for s in self.shared_sources
             ),
-            asyncio.create_task(self._poll_reps(), name="router-reps"),
+            asyncio.create_task(self.discovery.run(), name="router-discovery"),
+            asyncio.create_task(self.drains.sweep(), name="router-sweep"),
             asyncio.create_task(self._rescan_loop(), name="router-rescan"),
         ]
         try:
             await asyncio.gather(*self._tasks)
         finally:
-            for task in self._tasks:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-            self._tasks = []
+            await self._cancel_tasks()
 
     async def stop(self) -> None:
-        tasks, self._tasks = self._tasks, []
+        """Stop every loop and hand the leases back, so another worker takes over at once."""
+        await self._cancel_tasks()
+        await self.ownership.stop()
+        if self.discovery is not None:
+            await self.discovery.stop()
+
+    async def _cancel_tasks(self) -> None:
+        tasks = [*self._tasks, *self._background]
+        self._tasks = []
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.drains.stop()
 
     async def add_user_db(self, user_id: str) -> None:
         """Follow the database of ``user_id`` (it must exist) and fill it now."""
-        db = self.dbs.rep(user_id)
         if user_id not in self._users:
-            self._users[user_id] = db
-            self._seqs[db] = await self.checkpoints.load(db)
+            self._users[user_id] = self.dbs.rep(user_id)
         if self._started:
-            await self._drain_rep(user_id)
+            if self.ownership.owns(user_id):
+                await self._drain_rep(user_id)
+                self._ensure_watch(user_id)
             await self._reconcile_user(user_id)
 
     def notify_rep_changed(self, user_id: str) -> None:
         """A device wrote to the user's database: drain its feed without waiting for the poll."""
         if user_id in self._users:
-            self._dirty.add(user_id)
-            self._rep_wake.set()
+            self.drains.mark(user_id)
+
+    def status(self) -> dict[str, Any]:
+        """What this worker is doing, for the presence lease (docs/deploy.md, what to watch)."""
+        return {
+            "phase": self.phase,
+            "users": len(self._users),
+            "owned": len(self._owned()),
+            "dirty": len(self.drains.dirty),
+            "draining": len(self.drains.draining),
+            "discovery": self.discovery.status() if self.discovery is not None else None,
+        }
+
+    # -- who owns what ---------------------------------------------------------------------
+
+    def _owned(self) -> list[str]:
+        return [u for u in self.users if self.ownership.owns(u)]
+
+    async def _on_ownership(self, change: Change) -> None:
+        """Leases gained or lost (``leases.py``); returns once no work on lost users is left."""
+        if not self._started:
+            return  # start() acts on what is owned then
+        affected = [u for u in self.users if bucket_of(u) in change.lost]
+        for user_id in affected:
+            await self._let_go(user_id)
+        for user_id in self.users:
+            if bucket_of(user_id) in change.gained:
+                self._spawn(self._adopt(user_id))
+        if change.shared is True:
+            self._spawn(self._take_shared())
+        elif change.shared is False:
+            self._pending.clear()  # the next holder reconciles everything
+        # work refused while a lease had run out by the clock, now renewed
+        self.drains.kick()
+
+    async def _let_go(self, user_id: str) -> None:
+        db = self._users.get(user_id)
+        if db is None:
+            return
+        if self.discovery is not None:
+            self.discovery.unwatch(db)
+        self.drains.forget(user_id)
+        async with self._source_lock(db):  # a drain in flight finishes its page
+            # the next owner moves the checkpoint on: re-read it if this user comes back
+            self._seqs.pop(db, None)
+            self._copied.pop(db, None)
+            self._rep_saved_at.pop(db, None)
+
+    async def _adopt(self, user_id: str) -> None:
+        """A user of a bucket just taken: resume their database from its checkpoint."""
+        db = self._users.get(user_id)
+        if db is None:
+            return
+        async with self._source_lock(db):
+            if db not in self._seqs:
+                self._seqs[db] = await self.checkpoints.load(db)
+        self._ensure_watch(user_id)
+        self.drains.mark(user_id)
+
+    async def _take_shared(self) -> None:
+        """``router-shared`` was taken: rebuild and reconcile everything, as a start does."""
+        while self.ownership.owns_shared:
+            self.phase = "reconciling"
+            try:
+                locks = [self._source_lock(s) for s in self.shared_sources]
+                for lock in locks:
+                    await lock.acquire()
+                try:
+                    await self._rebuild()
+                finally:
+                    for lock in locks:
+                        lock.release()
+                for source in self.shared_sources:
+                    await self._drain_shared(source)
+                for user_id in self.users:
+                    await self._reconcile_user(user_id)
+                log.info("router_shared_taken", users=len(self._users))
+                self.phase = "routing"
+                return
+            except (CouchError, LeaseLapsed) as exc:
+                log.warning("router_take_shared_failed", error=repr(exc))
+                await asyncio.sleep(self.retry_s)
+
+    async def _rebuild(self) -> None:
+        """The assignment index from the shared databases, and their checkpoints.
+
+        A checkpoint is read before its database: a change in between is applied twice, which
+        the index shrugs off, while the other order could skip one.
+        """
+        index = Assignments()
+        seqs = {}
+        for source in self.shared_sources:
+            seqs[source] = await self.checkpoints.load(source)
+            async for docs in self.copier.all_docs(source):
+                index.load(docs)
+        self.index = index
+        self._seqs.update(seqs)
+        self._pending.clear()
+
+    def _ensure_watch(self, user_id: str) -> None:
+        db = self._users.get(user_id)
+        if db is not None and self.discovery is not None and self.ownership.owns(user_id):
+            self.discovery.watch(db, self._seqs.get(db, 0))
+
+    def _on_write(self, db: str, created: bool) -> None:
+        """The store reported a write to ``db`` (discovery)."""
+        user_id = self.dbs.user_of(db)
+        if user_id is None:
+            return
+        if user_id in self._users:
+            self.drains.mark(user_id)
+        elif created and self._started:
+            log.info("router_rep_db_found", user_id=user_id)
+            self._spawn(self.add_user_db(user_id))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(_log_failure)
 
     # -- loops -----------------------------------------------------------------------------
 
@@ -242,7 +427,7 @@ class Router:
             progressed = False
             for source in self.shared_sources:
                 progressed |= await self._drain_shared(source)
-            results = await asyncio.gather(*(self._drain_rep(u) for u in self.users))
+            results = await asyncio.gather(*(self._drain_rep(u) for u in self._owned()))
             progressed |= any(results)
             if not progressed:
                 return
@@ -263,8 +448,8 @@ class Router:
                     watcher.cancel()
                     with contextlib.suppress(asyncio.CancelledError, CouchError):
                         await watcher
-            except CouchError as exc:
-                log.warning("router_feed_failed", source=source, error=str(exc))
+            except (CouchError, LeaseLapsed) as exc:
+                log.warning("router_feed_failed", source=source, error=repr(exc))
                 await asyncio.sleep(self.retry_s)
 
     async def _watch(self, source: str, since: Any, wake: asyncio.Event) -> None:
@@ -276,55 +461,25 @@ class Router:
         finally:
             wake.set()
 
-    async def _poll_reps(self) -> None:
-        """Every ``poll_interval_s`` check every rep database; in between, drain at once only
-        the databases the gateway reported (a push must not cost a round over all users)."""
-        loop = asyncio.get_running_loop()
-        next_round = 0.0
-        postponed = 0
-        while True:
-            full = loop.time() >= next_round
-            if full and self._pending and postponed < MAX_POLL_POSTPONED:
-                # a burst of back-office changes is being fanned out: its copies go first, the
-                # round over every rep database waits (devices' own pushes are told at once)
-                full, postponed = False, postponed + 1
-                next_round = loop.time() + self.poll_interval_s
-            elif full:
-                postponed = 0
-                next_round = loop.time() + self.poll_interval_s
-            users = self.users if full else [u for u in self.users if u in self._dirty]
-            try:
-                await asyncio.gather(*(self._poll_rep(u) for u in users))
-            except CouchError as exc:
-                log.warning("router_rep_poll_failed", error=str(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._rep_wake.wait(), max(0.0, next_round - loop.time()))
-            self._rep_wake.clear()
-
-    async def _poll_rep(self, user_id: str) -> None:
+    async def _update_seq(self, user_id: str) -> Any:
+        """For the sweep: the database's ``update_seq`` (None when it is gone)."""
         db = self._users.get(user_id)
         if db is None:
-            return
-        if user_id not in self._dirty:
-            async with self._poll_sem:
-                try:
-                    seq = (await self.couch.db_info(db))["update_seq"]
-                except CouchNotFound:
-                    await self._drop_user(user_id)
-                    return
-            if seq == self._rep_seen.get(db):
-                return
-            self._rep_seen[db] = seq
-        self._dirty.discard(user_id)
-        await self._drain_rep(user_id)
+            return None
+        self._ensure_watch(user_id)
+        try:
+            return (await self.couch.db_info(db))["update_seq"]
+        except CouchNotFound:
+            await self._drop_user(user_id)
+            return None
 
     async def _rescan_loop(self) -> None:
         while True:
             await asyncio.sleep(self.rescan_interval_s)
             try:
                 await self._rescan(reconcile=True)
-            except CouchError as exc:
-                log.warning("router_rescan_failed", error=str(exc))
+            except (CouchError, LeaseLapsed) as exc:
+                log.warning("router_rescan_failed", error=repr(exc))
 
     async def _rescan(self, *, reconcile: bool) -> None:
         found: dict[str, str] = {}
@@ -340,14 +495,15 @@ class Router:
                 await self.add_user_db(user_id)
             else:
                 self._users[user_id] = found[user_id]
-                self._seqs[found[user_id]] = await self.checkpoints.load(found[user_id])
 
     async def _drop_user(self, user_id: str) -> None:
         db = self._users.pop(user_id, None)
         if db is not None:
             log.info("router_rep_db_gone", user_id=user_id)
+            if self.discovery is not None:
+                self.discovery.unwatch(db)
+            self.drains.forget(user_id)
             self._seqs.pop(db, None)
-            self._rep_seen.pop(db, None)
             self._copied.pop(db, None)
             self._rep_saved_at.pop(db, None)
             await self.checkpoints.forget(db)
@@ -367,15 +523,26 @@ class Router:
                     include_docs=True,
                 )
                 rows = [r for r in page.results if not r["id"].startswith("_design/")]
-                if rows or source in self._pending:
+                if not self.ownership.owns_shared:
+                    # another worker fans out: keep the index current, copy nothing
+                    self._pending.pop(source, None)
+                    self._index_only(rows)
+                    progressed |= bool(rows)
+                    self._seqs[source] = page.last_seq
+                elif rows or source in self._pending:
                     await self._fan_out(source, rows)
                     await self._events_settled()
                     progressed = True
-                if page.last_seq != self._seqs.get(source):
+                if self.ownership.owns_shared and page.last_seq != self._seqs.get(source):
                     self._seqs[source] = page.last_seq
                     await self.checkpoints.save(source, page.last_seq)
                 if len(page.results) < self.page_size:
                     return progressed
+
+    def _index_only(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            doc = row.get("doc") or {"_id": row["id"]}
+            self.index.apply_doc(doc, deleted=bool(row.get("deleted")))
 
     async def _fan_out(self, source: str, rows: list[dict[str, Any]]) -> None:
         # What an interrupted attempt at this page computed is kept until it succeeds: on a
@@ -427,6 +594,9 @@ class Router:
             return doc_id in deleted or self.index.targets(doc_id).includes(user_id)
 
         async with self._sem, self._user_lock(user_id):
+            if not self.ownership.owns_shared:
+                # the page stays pending, unsaved: retried once the lease is renewed
+                raise LeaseLapsed("router-shared")
             wanted = {i: r for i, r in revs.items() if allowed(i)}
             try:
                 missing = await self.copier.missing(db, wanted)
@@ -444,9 +614,10 @@ class Router:
             except CouchNotFound:
                 await self._drop_user(user_id)
                 return
-            copied = self._copied.setdefault(db, {})
-            for doc in docs:
-                copied[doc["_id"]] = doc["_rev"]
+            if self.ownership.owns(user_id):  # only the fan-in's owner reads the echoes
+                copied = self._copied.setdefault(db, {})
+                for doc in docs:
+                    copied[doc["_id"]] = doc["_rev"]
         if errors:
             log.warning("router_copy_errors", db=db, errors=errors[:5], count=len(errors))
         self._written(db)
@@ -466,7 +637,7 @@ class Router:
     async def _reconcile_user(self, user_id: str) -> None:
         """Make the user's database hold exactly what the index says (orders excepted)."""
         db = self._users.get(user_id)
-        if db is None:
+        if db is None or not self.ownership.owns_shared:
             return
         desired = self.index.members(user_id)
         present: set[str] = set()
@@ -487,6 +658,8 @@ class Router:
         if db is None:
             return
         async with self._sem, self._user_lock(user_id):
+            if not self.ownership.owns_shared:
+                raise LeaseLapsed("router-shared")
             keep: dict[str, list[str]] = {}
             drop: list[str] = []
             mirror: dict[str, list[str]] = {}
@@ -552,14 +725,17 @@ class Router:
 
     # -- fan-in ----------------------------------------------------------------------------
 
-    async def _drain_rep(self, user_id: str) -> bool:
-        """Carry what the user's devices wrote into fs_orders / fs_field; True on progress."""
+    async def _drain_rep(self, user_id: str, *, complete: bool = False) -> bool:
+        """Carry what the user's devices wrote into fs_orders / fs_field; True on progress
+        (``complete``: True when the feed was read to its end, False when the lease ran out)."""
         db = self._users.get(user_id)
-        if db is None:
-            return False
+        if db is None or not self.ownership.owns(user_id):
+            return not complete
         progressed = False
         async with self._rep_sem, self._source_lock(db):
-            while True:
+            if db not in self._seqs:  # first drain since this worker took the user
+                self._seqs[db] = await self.checkpoints.load(db)
+            while self.ownership.owns(user_id):
                 try:
                     page = await self.couch.changes(
                         db, since=self._seqs.get(db, 0), limit=self.page_size, style="all_docs"
@@ -582,11 +758,13 @@ class Router:
                     # a page with nothing to carry need not be checkpointed at once: after a
                     # restart those rows are read again and found in place
                     now = asyncio.get_running_loop().time()
-                    if rows or now - self._rep_saved_at.get(db, 0.0) >= ECHO_CHECKPOINT_S:
+                    due = rows or now - self._rep_saved_at.get(db, 0.0) >= ECHO_CHECKPOINT_S
+                    if due and self.ownership.owns(user_id):
                         await self.checkpoints.save(db, page.last_seq)
                         self._rep_saved_at[db] = now
                 if len(page.results) < self.page_size:
-                    return progressed
+                    return True if complete else progressed
+        return False if complete else progressed
 
     def _without_echoes(self, db: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The rows of a rep database's feed that are not just a revision the router copied."""
@@ -715,3 +893,8 @@ class Router:
             task = asyncio.ensure_future(result)
             self._event_tasks.add(task)
             task.add_done_callback(self._event_tasks.discard)
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("router_task_failed", error=repr(task.exception()))

@@ -1,0 +1,80 @@
+"""The router finds writes it was not told about through the store's own notification.
+
+Nothing here calls ``notify_rep_changed`` and the safety-net sweep is an hour away: a write made
+straight into a rep database (as a gateway in another process does) must still reach fs_orders.
+On CouchDB 3 that is ``_db_updates``; on PouchDB Server one continuous feed per rep database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+
+import pytest
+from polling import wait_until
+
+from mobile_schema import sample
+from sync_gateway.couch import CouchClient
+from sync_gateway.databases import Databases, ensure_databases
+from sync_gateway.router import Router
+from sync_gateway.router.discovery import offers_db_updates
+
+HOUR = 3600.0
+
+
+@pytest.fixture
+async def running(couch: CouchClient, dbs: Databases) -> AsyncIterator[Router]:
+    await ensure_databases(couch, dbs)
+    await couch.create_db(dbs.rep("alice"))
+    router = Router(couch, dbs, poll_interval_s=HOUR, rescan_interval_s=HOUR, heartbeat_ms=1000)
+    task = asyncio.create_task(router.run())
+    await wait_until(lambda: router.discovery is not None and router._started, timeout=30)
+    yield router
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await router.stop()
+
+
+async def in_orders(couch: CouchClient, dbs: Databases, doc_id: str) -> bool:
+    return await couch.get_or_none(dbs.orders, doc_id) is not None
+
+
+async def test_a_write_nobody_reports_reaches_fs_orders(
+    couch: CouchClient, dbs: Databases, running: Router
+) -> None:
+    expected = "_db_updates" if await offers_db_updates(couch) else "per-database"
+    assert running.discovery is not None and running.discovery.mode == expected
+    for n in range(3):  # and again: the notification keeps coming, not only the first time
+        order = sample("order", **{"_id": f"order:d-{n}"}, rep_id="alice", status="submitted")
+        await couch.put(dbs.rep("alice"), order)
+        await wait_until(
+            lambda n=n: in_orders(couch, dbs, f"order:d-{n}"),
+            timeout=20,
+            message=f"order {n} found by {expected}",
+        )
+    assert running.status()["owned"] == 1
+
+
+async def is_couchdb3(couch: CouchClient) -> bool:
+    info = await couch.server_info()
+    return str(info.get("version", "")).startswith("3.") and await offers_db_updates(couch)
+
+
+async def test_db_updates_also_finds_a_new_rep_database(
+    couch: CouchClient, dbs: Databases, running: Router
+) -> None:
+    if not os.environ.get("COUCHDB_URL") or not await is_couchdb3(couch):
+        pytest.skip(
+            "needs COUCHDB_URL pointing to a CouchDB 3 with _global_changes: PouchDB Server has "
+            "no _db_updates (its per-database feeds are tested above)"
+        )
+    assert running.discovery is not None and running.discovery.mode == "_db_updates"
+    # the rescan is an hour away: only the "created" row of _db_updates can tell the router
+    await couch.create_db(dbs.rep("bob"))
+    await wait_until(lambda: "bob" in running.users, timeout=20, message="bob's database found")
+    order = sample("order", **{"_id": "order:b-1"}, rep_id="bob", status="submitted")
+    await couch.put(dbs.rep("bob"), order)
+    await wait_until(lambda: in_orders(couch, dbs, "order:b-1"), timeout=20, message="fan-in")
+    status = running.status()["discovery"]
+    assert status["connected"] and status["last_event_at"] is not None
