@@ -241,11 +241,18 @@ async def push_all(
         doc = sample("order", **{"_id": f"order:{uid}-{suffix}"}, rep_id=uid, status="submitted")
         async with sem:
             sent[doc["_id"]] = time.perf_counter()
-            r = await clients[i % len(clients)].post(
-                f"{path}/_bulk_docs",
-                json={"docs": [doc]},
-                headers={"Authorization": f"Bearer {token}"},
-            )
+            for attempt in range(3):  # as a phone's replicator retries a dropped request
+                try:
+                    r = await clients[i % len(clients)].post(
+                        f"{path}/_bulk_docs",
+                        json={"docs": [doc]},
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                    break
+                except httpx.TransportError:
+                    if attempt == 2:
+                        raise
+                    await asyncio.sleep(1)
         stored[doc["_id"]] = time.perf_counter()
         assert r.status_code == 201 and "error" not in r.json()[0], r.text
 
