@@ -74,8 +74,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     """The background workers without HTTP: router, resolver, webhooks and notifications."""
-    from types import SimpleNamespace
-
     from sync_gateway.databases import ensure_databases
     from sync_gateway.runtime import Runtime
 
@@ -89,10 +87,10 @@ def _worker(args: argparse.Namespace) -> int:
             if args.once:
                 await build_router(rt).run_once()
                 return
-            # notify.start registers its stop as a shutdown hook, as it does in the app
-            holder = SimpleNamespace(state=SimpleNamespace(shutdown_hooks=[]))
-            await notify.start(holder, rt)  # type: ignore[arg-type]
-            stops = [*holder.state.shutdown_hooks, *await start_workers(rt)]
+            # the notifier first, as in the app: the router hands its events to it
+            stops: list[notify.Stop] = []
+            await notify.start(rt, stops)
+            stops.extend(await start_workers(rt))
             try:
                 await asyncio.Event().wait()  # until interrupted
             finally:
