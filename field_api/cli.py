@@ -12,6 +12,7 @@ import contextlib
 import sys
 from pathlib import Path
 
+from mobile_schema import ROLES
 from sync_gateway.settings import Settings
 
 from .logging import configure
@@ -54,7 +55,7 @@ def _serve(args: argparse.Namespace) -> int:
         from .demo import DEMO_LOGINS
 
         print("  demo logins (user / password), when the demo data is loaded:")
-        for role in ("rep", "engineer", "manager", "backoffice"):
+        for role in (r for r in ROLES if r != "admin"):  # admin: printed below
             logins = ", ".join(f"{u} / {p}" for u, p, r in DEMO_LOGINS if r == role)
             print(f"    {role:<10} {logins}")
     if settings.admin_password is not None:

@@ -34,12 +34,12 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
-from mobile_schema import format_timestamp
+from mobile_schema import format_timestamp, utc_now_datetime
 
 from .outbox import Outbox
 from .sender import MAX_BATCH, Outcome, PushMessage, Sender, SendResult
@@ -49,10 +49,6 @@ log = structlog.get_logger(__name__)
 
 TOKEN_LOOKUPS = 16  # device lookups in flight at once while planning a round
 ABANDONED = "the dispatcher stopped while sending; not resent (visible pushes are at-most-once)"
-
-
-def system_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -94,7 +90,7 @@ class Dispatcher:
         policy: RetryPolicy | None = None,
         claim_timeout: timedelta = timedelta(minutes=5),
         batch_size: int = MAX_BATCH,
-        now: Callable[[], datetime] = system_now,
+        now: Callable[[], datetime] = utc_now_datetime,
         rand: random.Random | None = None,
         worker_id: str | None = None,
     ) -> None:

@@ -19,20 +19,16 @@ every 20 s.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
-from mobile_schema import format_timestamp, parse_timestamp
+from mobile_schema import format_timestamp, parse_timestamp, utc_now_datetime
 
 from .store import DocStore, get_or_none, is_conflict
 
 log = structlog.get_logger(__name__)
-
-
-def system_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Lease:
@@ -44,7 +40,7 @@ class Lease:
         *,
         name: str = "scheduler",
         ttl: timedelta = timedelta(seconds=60),
-        now: Callable[[], datetime] = system_now,
+        now: Callable[[], datetime] = utc_now_datetime,
     ) -> None:
         self.store = store
         self.ops_db = ops_db

@@ -28,12 +28,12 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Protocol
 
 import structlog
 
-from mobile_schema import doc_type_of
+from mobile_schema import doc_type_of, utc_now_datetime
 
 from .dispatcher import Dispatcher
 from .events import SYNC_NOW_WINDOW_S, Event, sync_now
@@ -71,10 +71,6 @@ class NotifierConfig:
     run_scheduler: bool = True
     dispatch_interval_s: float = 5.0
     lease_ttl_s: float = 60.0
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 def new_holder() -> str:
@@ -173,7 +169,7 @@ class Notifier:
         """Write the events' outbox entries (and documents), then wake the dispatcher."""
         if not events:
             return []
-        ids = await self.outbox.enqueue(events, now_utc())
+        ids = await self.outbox.enqueue(events, utc_now_datetime())
         self.kick()
         return ids
 
@@ -188,7 +184,7 @@ class Notifier:
             if not self.lease.held:
                 continue
             try:
-                await self.jobs.dispatch(now_utc())
+                await self.jobs.dispatch(utc_now_datetime())
             except Exception as exc:  # CouchDB away: the interval job retries
                 log.warning("dispatch_on_wake_failed", error=repr(exc))
             # kicks coming faster than this (a burst of confirmations) are served together:
@@ -219,7 +215,7 @@ class Notifier:
             return []
         events: list[Event] = []
         if kind == "order_changed":
-            event = order_event(user_id, payload.get("doc") or {}, now_utc())
+            event = order_event(user_id, payload.get("doc") or {}, utc_now_datetime())
             if event is not None:
                 events.append(event)
         elif kind in ("assignment_gained", "assignment_lost"):
@@ -244,7 +240,7 @@ class Notifier:
         or one was already queued in this window."""
         if self.feed_open(self.dbs.rep(user_id)):
             return None
-        now = now_utc()
+        now = utc_now_datetime()
         window = int(now.timestamp()) // SYNC_NOW_WINDOW_S
         if self._sync_now_sent.get(user_id) == window:
             return None  # already queued in this window; the outbox would dedupe it anyway
