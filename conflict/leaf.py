@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from conflict.revtree import history, rev_key
+from mobile_schema import OWNER_FIELD
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
@@ -84,7 +85,8 @@ def latest_updated_at(leaves: Iterable[Leaf]) -> str | None:
     return best
 
 
-_OWNER_FIELDS = {"order": "rep_id", "visit_note": "author_id"}
+# only these are edited in the field by their owner alone (see leaf_user)
+_OWNER_FIELDS = {t: OWNER_FIELD[t] for t in ("order", "visit_note")}
 
 
 def leaf_user(leaf: Leaf) -> str | None:

@@ -35,14 +35,9 @@ from conflict.fields import ABSENT, lost, same
 from conflict.leaf import Leaf, leaf_user
 from conflict.result import Overridden
 from conflict.revtree import winning_leaf
+from mobile_schema import OWNER_FIELD
 
-OWNER_FIELDS: Mapping[str, str] = {
-    "order": "rep_id",
-    "visit_note": "author_id",
-    "notification": "user_id",
-    "visit": "assignee_id",
-    "work_order": "assignee_id",
-}
+OWNER_FIELDS: Mapping[str, str] = OWNER_FIELD
 REASSIGNABLE = frozenset({"visit", "work_order"})
 
 # Bookkeeping, not something a person typed: a differing value is not reported as lost.

@@ -165,7 +165,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         app.state.startup_hooks.append(seed_if_empty)
     if settings.run_workers:
         # before the workers: the router hands its events to the notifier
-        app.state.startup_hooks.append(lambda rt: notify.start(app, rt))
+        app.state.startup_hooks.append(lambda rt: notify.start(rt, app.state.shutdown_hooks))
         app.state.startup_hooks.append(_start_workers(app))
     return app
 

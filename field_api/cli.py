@@ -12,6 +12,7 @@ import contextlib
 import sys
 from pathlib import Path
 
+from mobile_schema import ROLES
 from sync_gateway.settings import Settings
 
 from .logging import configure
@@ -54,7 +55,7 @@ def _serve(args: argparse.Namespace) -> int:
         from .demo import DEMO_LOGINS
 
         print("  demo logins (user / password), when the demo data is loaded:")
-        for role in ("rep", "engineer", "manager", "backoffice"):
+        for role in (r for r in ROLES if r != "admin"):  # admin: printed below
             logins = ", ".join(f"{u} / {p}" for u, p, r in DEMO_LOGINS if r == role)
             print(f"    {role:<10} {logins}")
     if settings.admin_password is not None:
@@ -74,8 +75,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     """The background workers without HTTP: router, resolver, webhooks and notifications."""
-    from types import SimpleNamespace
-
     from sync_gateway.databases import ensure_databases
     from sync_gateway.runtime import Runtime
 
@@ -89,10 +88,10 @@ def _worker(args: argparse.Namespace) -> int:
             if args.once:
                 await build_router(rt, leased=False).run_once()
                 return
-            # notify.start registers its stop as a shutdown hook, as it does in the app
-            holder = SimpleNamespace(state=SimpleNamespace(shutdown_hooks=[]))
-            await notify.start(holder, rt)  # type: ignore[arg-type]
-            stops = [*holder.state.shutdown_hooks, *await start_workers(rt)]
+            # the notifier first, as in the app: the router hands its events to it
+            stops: list[notify.Stop] = []
+            await notify.start(rt, stops)
+            stops.extend(await start_workers(rt))
             try:
                 await asyncio.Event().wait()  # until interrupted
             finally:

@@ -29,8 +29,9 @@ How it works (crash-safe at every step):
    between re-reads the batch and finds the entries (creation is a 409, ignored).
 3. Deliver the pending entries that are due: claim one by writing ``attempts + 1`` and a
    ``next_attempt_at`` a little past the timeout (a 409 means another process claimed it), POST,
-   then record ``delivered`` (2xx), or ``pending`` again with back-off ``backoff_s * 2**(n-1)``
-   (at most ``backoff_max_s``) after a network error, a timeout, 408, 429 or 5xx, or ``dead``
+   then record ``delivered`` (2xx), or ``pending`` again with the deliveries' back-off
+   (:class:`notifications.retry.RetryPolicy`: ``backoff_s * 2**(n-1)``, at most
+   ``backoff_max_s``, with jitter) after a network error, a timeout, 408, 429 or 5xx, or ``dead``
    after ``max_attempts`` attempts or on any other answer (3xx, 4xx: resending cannot help).
    A crash during a POST leaves the entry pending; it is sent again once its claim expires.
 
@@ -54,17 +55,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import random
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Final
 
 import httpx
 import orjson
 import structlog
 
-from mobile_schema import format_timestamp, utc_now
+from mobile_schema import format_timestamp, parse_timestamp, utc_now, utc_now_datetime
+from notifications.retry import RetryPolicy
 from sync_gateway.couch import CouchClient, CouchConflict, CouchError
 from sync_gateway.databases import Databases
 
@@ -105,6 +108,14 @@ class WebhookConfig:
     backoff_max_s: float = 3600.0
     timeout_s: float = 10.0
 
+    @property
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_attempts=self.max_attempts,
+            base=timedelta(seconds=self.backoff_s),
+            cap=timedelta(seconds=self.backoff_max_s),
+        )
+
 
 def sign(secret: bytes, body: bytes) -> str:
     """The ``X-Fieldsync-Signature`` value of ``body``."""
@@ -117,8 +128,9 @@ def verify(secret: bytes, body: bytes, signature: str) -> bool:
 
 
 def backoff(attempts: int, base_s: float, max_s: float) -> float:
-    """Seconds to wait after the ``attempts``-th failed attempt (1, 2, ...)."""
-    return float(min(max_s, base_s * 2 ** max(0, attempts - 1)))
+    """The longest wait in seconds after the ``attempts``-th failed attempt (1, 2, ...)."""
+    policy = RetryPolicy(base=timedelta(seconds=base_s), cap=timedelta(seconds=max_s))
+    return policy.ceiling(attempts).total_seconds()
 
 
 def delivery_id(order_id: str, rev: str) -> str:
@@ -137,7 +149,7 @@ def body_of(entry: Mapping[str, Any]) -> bytes:
 
 
 def _later(seconds: float) -> str:
-    return format_timestamp(datetime.now(UTC) + timedelta(seconds=seconds))
+    return format_timestamp(utc_now_datetime() + timedelta(seconds=seconds))
 
 
 def _new_entry(order: Mapping[str, Any]) -> Doc:
@@ -185,6 +197,8 @@ class WebhookWorker:
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(config.timeout_s), transport=transport, follow_redirects=False
         )
+        self.policy = config.policy
+        self._rand = random.Random()
         self._stopping = asyncio.Event()
         self._ready = False
 
@@ -225,8 +239,8 @@ class WebhookWorker:
         )
         if not rows:
             return self.wait_s
-        due = datetime.strptime(rows[0]["key"][1], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-        return max(0.0, (due - datetime.now(UTC)).total_seconds())
+        due = parse_timestamp(rows[0]["key"][1])
+        return max(0.0, (due - utc_now_datetime()).total_seconds())
 
     async def _wait_for_orders(self, seconds: float) -> None:
         """Return when fs_orders changes after the checkpoint, ``seconds`` pass, or on stop."""
@@ -348,9 +362,9 @@ class WebhookWorker:
             result: Doc = {**claim, "updated_at": now, "last_status": status, "last_error": error}
             if error is None:
                 result.update(status="delivered", delivered_at=now, next_attempt_at=None)
-            elif self._retryable(status) and claim["attempts"] < self.config.max_attempts:
-                wait = backoff(claim["attempts"], self.config.backoff_s, self.config.backoff_max_s)
-                result.update(status="pending", next_attempt_at=_later(wait))
+            elif self._retryable(status) and not self.policy.exhausted(claim["attempts"]):
+                wait = self.policy.delay(claim["attempts"], self._rand)
+                result.update(status="pending", next_attempt_at=_later(wait.total_seconds()))
             else:
                 result.update(status="dead", next_attempt_at=None)
             try:

@@ -49,6 +49,14 @@ from mobile_schema.orders import (
     OrderV1,
 )
 from mobile_schema.registry import CURRENT_SCHEMA_VERSION, MODELS, model_for, validate_document
+from mobile_schema.roles import (
+    DEVICE_DELETABLE_TYPES,
+    FIELD_ROLES,
+    OFFICE_ROLES,
+    OWNER_FIELD,
+    ROLES,
+    is_field_role,
+)
 from mobile_schema.samples import (
     DROP,
     sample,
@@ -56,20 +64,31 @@ from mobile_schema.samples import (
     sample_order_line,
     sample_order_v1,
 )
-from mobile_schema.timefmt import format_timestamp, is_timestamp, parse_timestamp, utc_now
+from mobile_schema.timefmt import (
+    format_timestamp,
+    is_timestamp,
+    parse_timestamp,
+    utc_now,
+    utc_now_datetime,
+)
 from mobile_schema.upgrades import upgrade_document
 
 __all__ = [
     "CURRENT_SCHEMA_VERSION",
+    "DEVICE_DELETABLE_TYPES",
     "DOCUMENT_TYPES",
     "DROP",
+    "FIELD_ROLES",
     "FINAL_ORDER_STATUSES",
     "MAX_ORDER_LINES",
     "MODELS",
+    "OFFICE_ROLES",
     "ORDER_STATUSES",
     "ORDER_STATUS_RANK",
+    "OWNER_FIELD",
     "PRIORITIES",
     "REP_ORDER_STATUSES",
+    "ROLES",
     "VISIT_KINDS",
     "VISIT_STATUSES",
     "WORK_ORDER_STATUSES",
@@ -103,6 +122,7 @@ __all__ = [
     "export_json_schemas",
     "format_money",
     "format_timestamp",
+    "is_field_role",
     "is_local_id",
     "is_timestamp",
     "json_schema_for",
@@ -120,5 +140,6 @@ __all__ = [
     "to_json_dict",
     "upgrade_document",
     "utc_now",
+    "utc_now_datetime",
     "validate_document",
 ]

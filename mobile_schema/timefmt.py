@@ -27,9 +27,18 @@ def format_timestamp(moment: datetime) -> str:
     )
 
 
+# The clock, in one place. Two readings, named by what they return; code that must be testable
+# at a fixed time takes a ``now: Callable[[], datetime]`` defaulting to utc_now_datetime.
+
+
+def utc_now_datetime() -> datetime:
+    """The current time as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
 def utc_now() -> str:
-    """The current time in the document format."""
-    return format_timestamp(datetime.now(UTC))
+    """The current time as a document timestamp string (``YYYY-MM-DDTHH:MM:SS.mmmZ``)."""
+    return format_timestamp(utc_now_datetime())
 
 
 def parse_timestamp(value: str) -> datetime:

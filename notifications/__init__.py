@@ -12,4 +12,12 @@ arguments; imports only ``mobile_schema``. Modules, each stating its contract:
 - ``lease``      the ``lease:scheduler`` document: one process runs the jobs
 - ``jobs``       the scheduled jobs and the APScheduler scheduler guarded by the lease
 - ``live``       in-process pub/sub with replay for server-sent events
+- ``mapping``    pure: router / resolver reports → events, change rows → live data
+- ``audience``   who sees which live topic, by role
+- ``followers``  change-feed followers that feed the live hub
+- ``notifier``   :class:`Notifier`: the services of one process, router events → outbox
+- ``listing``    the outbox as support sees it (``GET /api/v1/notifications``)
+
+The composition root (``field_api.notify``) builds the :class:`Notifier` and connects the router
+and the resolver to it; nothing else of the notification domain lives outside this package.
 """

@@ -20,8 +20,8 @@ data-only "sync now" sent twice only triggers a second (cheap) sync, so it is cl
 Tokens already answered (``done_tokens``) are never sent again, so a retry after a partial
 failure reaches only the devices that did not get the message.
 
-Back-off: attempt ``n`` (1-based) waits ``min(cap, base * 2**(n-1))`` scaled by a random
-factor in [0.5, 1) ("equal jitter"), so retries of many entries spread out. After
+Back-off: :class:`notifications.retry.RetryPolicy` (shared with the webhooks): attempt ``n``
+(1-based) waits ``min(cap, base * 2**(n-1))`` scaled by a random factor in [0.5, 1); after
 ``max_attempts`` attempts with transient failures the entry is dead. Clock and randomness are
 injectable.
 """
@@ -34,14 +34,15 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
-from mobile_schema import format_timestamp
+from mobile_schema import format_timestamp, utc_now_datetime
 
 from .outbox import Outbox
+from .retry import RetryPolicy as RetryPolicy  # re-exported: callers configure it here
 from .sender import MAX_BATCH, Outcome, PushMessage, Sender, SendResult
 from .tokens import DeviceToken, TokenSource
 
@@ -49,22 +50,6 @@ log = structlog.get_logger(__name__)
 
 TOKEN_LOOKUPS = 16  # device lookups in flight at once while planning a round
 ABANDONED = "the dispatcher stopped while sending; not resent (visible pushes are at-most-once)"
-
-
-def system_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 8
-    base: timedelta = timedelta(seconds=30)
-    cap: timedelta = timedelta(hours=1)
-
-    def delay(self, attempt: int, rand: random.Random) -> timedelta:
-        """The wait after failed attempt number ``attempt`` (1-based)."""
-        raw: timedelta = min(self.cap, self.base * (2 ** max(0, attempt - 1)))
-        return raw * (0.5 + rand.random() / 2)
 
 
 @dataclass
@@ -94,7 +79,7 @@ class Dispatcher:
         policy: RetryPolicy | None = None,
         claim_timeout: timedelta = timedelta(minutes=5),
         batch_size: int = MAX_BATCH,
-        now: Callable[[], datetime] = system_now,
+        now: Callable[[], datetime] = utc_now_datetime,
         rand: random.Random | None = None,
         worker_id: str | None = None,
     ) -> None:
@@ -215,7 +200,7 @@ class Dispatcher:
                 "sender": self.sender.name,
             }
             if outcomes[Outcome.RETRY]:
-                if attempts >= self.policy.max_attempts:
+                if self.policy.exhausted(attempts):
                     update["state"] = "dead"
                 else:
                     delay = self.policy.delay(attempts, self.rand)

@@ -36,9 +36,9 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 
-from mobile_schema import format_timestamp, parse_timestamp
+from mobile_schema import FIELD_ROLES, format_timestamp, parse_timestamp, utc_now_datetime
 
-from .dispatcher import Dispatcher, DispatchReport, system_now
+from .dispatcher import Dispatcher, DispatchReport
 from .events import Event, EventKind
 from .lease import Lease
 from .live import LiveHub
@@ -47,7 +47,6 @@ from .store import DocStore, docs_with_prefix, ensure_design, view
 
 log = structlog.get_logger(__name__)
 
-FIELD_ROLES = ("rep", "engineer")
 _PLANNED = (
     "doc.type === 'visit' && doc.status === 'planned' && doc.scheduled_start && doc.assignee_id"
 )
@@ -245,7 +244,7 @@ class JobScheduler:
         lease: Lease,
         *,
         intervals: dict[str, float] | None = None,
-        now: Callable[[], datetime] = system_now,
+        now: Callable[[], datetime] = utc_now_datetime,
     ) -> None:
         self.jobs = jobs
         self.lease = lease

@@ -26,12 +26,12 @@ every 20 s.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
-from mobile_schema import format_timestamp, parse_timestamp
+from mobile_schema import format_timestamp, parse_timestamp, utc_now_datetime
 
 from .store import DocStore, get_or_none, is_conflict
 
@@ -39,10 +39,6 @@ log = structlog.get_logger(__name__)
 
 
 _UNREAD: Any = object()  # acquire() reads the lease document itself
-
-
-def system_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def is_live(doc: Mapping[str, Any] | None, now: datetime) -> bool:
@@ -61,7 +57,7 @@ class Lease:
         *,
         name: str = "scheduler",
         ttl: timedelta = timedelta(seconds=60),
-        now: Callable[[], datetime] = system_now,
+        now: Callable[[], datetime] = utc_now_datetime,
         details: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
         self.store = store

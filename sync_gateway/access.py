@@ -57,9 +57,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mobile_schema import ORDER_STATUS_RANK, REP_ORDER_STATUSES, SchemaError, validate_document
+from mobile_schema import (
+    DEVICE_DELETABLE_TYPES,
+    FIELD_ROLES,
+    ORDER_STATUS_RANK,
+    OWNER_FIELD,
+    REP_ORDER_STATUSES,
+    SchemaError,
+    validate_document,
+)
 
-FIELD_ROLES = frozenset({"rep", "engineer"})
 READ_ONLY_TYPES = frozenset({"product", "price_list", "account", "contact", "territory"})
 BOOKKEEPING = frozenset(
     {
@@ -81,13 +88,6 @@ WORK_ORDER_DEVICE_STATUSES = frozenset({"in_progress", "done"})
 # person does, and it is also the revision history PouchDB and CouchDB keep (revs_limit 1000):
 # a branch longer than that could not be tied back to the shared tree anyway.
 MAX_GENERATION_STEP = 1000
-OWNER_FIELD = {
-    "order": "rep_id",
-    "visit": "assignee_id",
-    "work_order": "assignee_id",
-    "visit_note": "author_id",
-    "notification": "user_id",
-}
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ def _check_delete(doc_id: str, ctx: WriteContext) -> str | None:
     doc_type = doc_type_from_id(doc_id)
     parent = ctx.parent
     if parent is None:
-        return None if doc_type in {"order", "visit_note"} else "nothing to delete"
+        return None if doc_type in DEVICE_DELETABLE_TYPES else "nothing to delete"
     if doc_type == "order":
         if parent.get("rep_id") != ctx.user_id:
             return "you can only delete your own orders"

@@ -3,7 +3,7 @@
 GET /api/v1/events        admin, manager, backoffice; ``text/event-stream``
 
 Frames are ``id: <epoch>-<seq>``, ``event: <topic>``, ``data: <json>``; topics and who sees them
-are in :mod:`field_api.notify` (back office: ``order``; managers: ``assignment``, ``sync``,
+are in :mod:`notifications.audience` (back office: ``order``; managers: ``assignment``, ``sync``,
 ``device_stale``; admins: all). A comment line (``: heartbeat``) every ``sse_heartbeat_s`` keeps
 idle connections open through proxies.
 
@@ -24,10 +24,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import StreamingResponse
 
+from notifications.audience import live_filter
 from notifications.live import Filter, LiveEvent, LiveHub, Subscription, format_sse
 from sync_gateway.auth.authenticate import Principal
 
-from .. import notify
 from ..deps import RuntimeDep, require_roles
 from ..problems import ServiceUnavailable
 
@@ -49,7 +49,7 @@ async def events(
     if not isinstance(live, LiveHub):
         raise ServiceUnavailable("live events run with the workers; this process has none")
     stream = _stream(
-        live, notify.live_filter(principal), last_event_id or resume, rt.settings.sse_heartbeat_s
+        live, live_filter(principal), last_event_id or resume, rt.settings.sse_heartbeat_s
     )
     return StreamingResponse(
         stream,

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mobile_schema import FIELD_ROLES
 from sync_gateway.auth import devices as device_docs
 from sync_gateway.auth import users as user_docs
 from sync_gateway.auth.authenticate import Principal
@@ -41,7 +42,7 @@ from ..problems import Conflicting, NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 
-Role = Literal["rep", "engineer", "manager", "backoffice", "admin"]
+Role = Literal["rep", "engineer", "manager", "backoffice", "admin"]  # = mobile_schema.ROLES
 Platform = Literal["android", "ios", "web", "pda", "other"]
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
 AdminOrManager = Annotated[Principal, Depends(require_roles("admin", "manager"))]
@@ -138,7 +139,7 @@ async def create_user(
             time_zone=body.time_zone,
         )
     authn.forget(body.id)
-    if body.role in user_docs.FIELD_ROLES:
+    if body.role in FIELD_ROLES:
         # fill the new database in the background; the periodic rescan would also find it
         _fill_in_background(rt, body.id)
     return _user_out(doc)
@@ -185,7 +186,7 @@ async def update_user(
                 doc = await store.set_password(user_id, body.password)
             if body.role is not None and body.role != doc["role"]:
                 doc = await store.set_role(user_id, body.role)
-                if body.role in user_docs.FIELD_ROLES:
+                if body.role in FIELD_ROLES:
                     _fill_in_background(rt, user_id)
             if body.active is not None:
                 doc = await store.set_active(user_id, body.active)
@@ -221,7 +222,7 @@ async def me(principal: PrincipalDep, rt: RuntimeDep, authn: AuthenticatorDep) -
     if doc is None:
         raise NotFound("your user no longer exists")
     sync_url = None
-    if doc["role"] in user_docs.FIELD_ROLES:
+    if doc["role"] in FIELD_ROLES:
         sync_url = f"{rt.settings.public_base()}/sync/{rt.dbs.rep(doc['id'])}"
     return MeOut(
         id=doc["id"],

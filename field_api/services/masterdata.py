@@ -26,8 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mobile_schema import CURRENT_SCHEMA_VERSION
-from sync_gateway.auth.users import FIELD_ROLES, user_doc_id
+from mobile_schema import CURRENT_SCHEMA_VERSION, FIELD_ROLES
+from sync_gateway.auth.users import user_doc_id
 from sync_gateway.couch import CouchClient, CouchConflict
 from sync_gateway.databases import Databases
 

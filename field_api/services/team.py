@@ -40,8 +40,9 @@ from collections.abc import Mapping, MutableMapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from mobile_schema import FIELD_ROLES
 from sync_gateway.auth.devices import DEVICE_ID_RE, DeviceStore
-from sync_gateway.auth.users import FIELD_ROLES, UserStore
+from sync_gateway.auth.users import UserStore
 from sync_gateway.couch import CouchClient, CouchNotFound
 from sync_gateway.couch.client import db_path
 from sync_gateway.databases import Databases

@@ -17,12 +17,14 @@ from typing import Any
 
 from argon2 import PasswordHasher
 
+from mobile_schema import FIELD_ROLES, ROLES
+
 from ..runtime import Runtime
 from .authenticate import Authenticator, Principal
 from .devices import PLATFORMS, DeviceStore
 from .errors import AuthenticationFailed, AuthError
 from .passwords import Passwords
-from .users import FIELD_ROLES, ROLES, UserStore
+from .users import UserStore
 
 
 def install(runtime: Runtime) -> Authenticator:

@@ -24,7 +24,7 @@ from typing import Any
 
 import structlog
 
-from mobile_schema import utc_now
+from mobile_schema import FIELD_ROLES, ROLES, utc_now
 
 from ..couch import CouchClient, CouchConflict
 from ..databases import USER_ID_RE, Databases
@@ -33,8 +33,6 @@ from .passwords import MIN_PASSWORD_LENGTH, Passwords
 
 log = structlog.get_logger(__name__)
 
-ROLES = ("rep", "engineer", "manager", "backoffice", "admin")
-FIELD_ROLES = frozenset({"rep", "engineer"})
 BOOTSTRAP_ADMIN_ID = "admin"
 MAX_RETRIES = 10
 MAX_SIGNED_OUT = 200  # signed-out tokens still unexpired, per user

@@ -31,6 +31,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mobile_schema import is_field_role
+
 from .. import metrics
 from ..auth import tokens
 from ..auth.authenticate import Authenticator, Principal
@@ -142,7 +144,7 @@ async def _who(request: Request, runtime: Runtime, authn: Authenticator) -> Resp
             request, {"ok": True, "userCtx": {"name": None, "roles": []}, "info": info}
         )
     info["authenticated"] = "cookie" if from_cookie else "default"
-    if principal.role in ("rep", "engineer"):
+    if is_field_role(principal.role):
         db = runtime.dbs.rep(principal.user_id)
         info["sync_url"] = f"{runtime.settings.public_base()}/sync/{db}"
     user_ctx = {"name": principal.user_id, "roles": [principal.role]}

@@ -46,7 +46,8 @@ from typing import Any, Protocol
 
 import structlog
 
-from notifications.lease import Lease, is_live, system_now
+from mobile_schema import utc_now_datetime
+from notifications.lease import Lease, is_live
 
 from ..couch import CouchClient, CouchError
 
@@ -146,7 +147,7 @@ class LeasedOwnership:
         holder: str,
         *,
         ttl_s: float = 15.0,
-        now: Callable[[], datetime] = system_now,
+        now: Callable[[], datetime] = utc_now_datetime,
     ) -> None:
         self.couch = couch
         self.ops_db = ops_db

@@ -191,7 +191,7 @@ async def test_one_service_of_two_runs_the_jobs_and_another_takes_over(
     await wait_until(lambda: first.scheduler.runs["dispatch"] >= 3, timeout=TIMEOUT)
     assert first.lease.held and not second.lease.held
     assert second.scheduler.runs["dispatch"] == 0
-    lease = await first.rt.couch.get(first.rt.dbs.ops, "lease:scheduler")
+    lease = await first.store.get(first.dbs.ops, "lease:scheduler")
     assert lease["holder"] == first.holder
 
     # the first stops (and gives the lease up): the second takes over and sends what is queued
@@ -216,6 +216,6 @@ async def test_one_service_of_two_runs_the_jobs_and_another_takes_over(
     second.scheduler.scheduler.shutdown(wait=False)
     assert not third.lease.held
     await wait_until(lambda: third.lease.held, timeout=TIMEOUT, message="takeover after expiry")
-    lease = await third.rt.couch.get(third.rt.dbs.ops, "lease:scheduler")
+    lease = await third.store.get(third.dbs.ops, "lease:scheduler")
     assert lease["holder"] == third.holder
     await wait_until(lambda: third.scheduler.runs["dispatch"] > 0, timeout=TIMEOUT)
