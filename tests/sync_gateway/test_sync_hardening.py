@@ -98,11 +98,13 @@ async def test_garbage_changes_parameters_are_400(quiet: World, query: str) -> N
 @pytest.mark.parametrize("since", ["[" * 3000, "%ED%A0%80", "-1", "abc", "1e999"])
 async def test_garbage_since_is_never_a_5xx(quiet: World, since: str) -> None:
     """``since`` is opaque (CouchDB 3's sequences are its own): passed on, never decoded here.
-    CouchDB 3 answers 400; PouchDB Server echoes it back; neither is allowed to break."""
+    CouchDB 3 answers 400 (``bad_request``, or ``unknown_error`` for a deeply nested one: a
+    store quirk passed on as CouchDB sent it); PouchDB Server echoes it back; neither may break."""
     async with quiet.http("alice") as http:
         resp = await http.get(f"/sync/{quiet.dbs.rep('alice')}/_changes?since={since}")
     assert resp.status_code in (200, 400), resp.text
-    assert "results" in resp.json() or resp.json()["error"] == "bad_request"
+    body = resp.json()
+    assert "results" in body if resp.status_code == 200 else isinstance(body.get("error"), str)
 
 
 # -- X-Device-Id ------------------------------------------------------------------------------
