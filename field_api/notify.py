@@ -68,6 +68,7 @@ from notifications.tokens import CouchTokenSource
 from sync_gateway.auth.authenticate import Principal
 from sync_gateway.couch import CouchError
 from sync_gateway.runtime import Runtime
+from sync_gateway.work import acting_as
 
 log = structlog.get_logger(__name__)
 
@@ -447,7 +448,8 @@ async def start(app: FastAPI, rt: Runtime) -> None:
     rt.extras["outbox"] = notifier.outbox
     rt.extras["live"] = notifier.live
     try:
-        await notifier.start()
+        with acting_as("notifications"):  # its feeds and jobs are tasks started here
+            await notifier.start()
     except BaseException:
         with contextlib.suppress(Exception):
             await notifier.stop()

@@ -38,6 +38,7 @@ from ..couch import CouchHTTPError, CouchUnavailable, db_path, doc_path
 from ..couch.client import RawResponse, segment
 from ..feeds import FeedRequest, FeedRequestError, Feeds
 from ..runtime import Runtime
+from ..work import stage
 from ..writes import REV_RE, merge_results, screen
 from .cookies import CookieRefused, credentials
 from .encoding import BodyError, gzip_bytes, gzip_stream, read_body, read_json, wants_gzip
@@ -481,9 +482,10 @@ async def bulk_docs(request: Request, ctx: SyncContext) -> Response:
     )
     upstream: list[dict[str, Any]] = []
     if screened.accepted:
-        upstream = await ctx.couch.bulk_docs(
-            ctx.db, [d for _, d in screened.accepted], new_edits=new_edits
-        )
+        with stage("store"):
+            upstream = await ctx.couch.bulk_docs(
+                ctx.db, [d for _, d in screened.accepted], new_edits=new_edits
+            )
     for refusal in screened.refused.values():
         metrics.DOCS_REFUSED.labels(refusal["error"]).inc()
     metrics.DOCS_PUSHED.inc(len(screened.accepted))
