@@ -28,7 +28,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BeforeValidator, Field, JsonValue, StringConstraints
 
 from mobile_schema.base import Document, Strict
-from mobile_schema.fields import KindName, UserId, fail, regex_check
+from mobile_schema.fields import KindName, RevId, UserId, fail, regex_check
 from mobile_schema.ids import TYPE_PATTERN, split_id
 
 MAX_LEAVES = 1_000
