@@ -232,6 +232,14 @@ def _shape_latest(ctx: SyncContext, params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def _pushing(ctx: SyncContext) -> None:
+    """A device is in the middle of a push (its ``_revs_diff``, its checkpoint): the router
+    lets the push settle before carrying it in (router/settle.py)."""
+    router: Any = ctx.runtime.extras.get("router")
+    if router is not None:
+        router.settle.mark(ctx.db)
+
+
 def _written(ctx: SyncContext) -> None:
     """Wake this user's other devices' live feeds and the router now, not at their next round."""
     hub: Any = ctx.runtime.extras.get("hub")
@@ -383,6 +391,8 @@ async def revs_diff(request: Request, ctx: SyncContext) -> Response:
     if not asked:
         return json_response(request, {})
     result = await ctx.couch.request("POST", f"{db_path(ctx.db)}/_revs_diff", json=asked)
+    if result:
+        _pushing(ctx)  # a _bulk_docs of what is missing comes next
     return json_response(request, result)
 
 
@@ -674,6 +684,7 @@ async def local_doc(request: Request, ctx: SyncContext) -> Response:
         if not isinstance(doc, dict):
             raise GatewayError(400, "bad_request", "a checkpoint is a JSON object")
         doc["_id"] = f"_local/{local_id}"
+        _pushing(ctx)  # a replicator's checkpoint between two batches
         return json_response(request, await ctx.couch.request("PUT", path, json=doc), 201)
     if request.method == "DELETE":
         params = {"rev": request.query_params.get("rev", "")}

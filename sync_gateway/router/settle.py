@@ -7,7 +7,8 @@ a checkpoint), and what they trigger downstream (the resolver's and the notifier
 fan-out's look at the copy), in front of the phone's next batch on the same store. The phone
 does not wait for any of it, so the router lets a push settle first::
 
-    gateway push (mark) ──┬── quiet for ``quiet_s`` ─────────────> drain (everything at once)
+    gateway: a device's _revs_diff, _bulk_docs, checkpoint (mark)
+                          ┬── quiet for ``quiet_s`` ─────────────> drain (everything at once)
                           └── still pushing after ``max_hold_s`` ─> drain what is there, go on
 
 :meth:`PushSettle.settle` returns at once for a database no gateway of this process marked
@@ -24,7 +25,7 @@ import asyncio
 class PushSettle:
     """Per database: when a device last pushed, and since when the pushes keep coming."""
 
-    def __init__(self, quiet_s: float = 0.2, max_hold_s: float = 1.0) -> None:
+    def __init__(self, quiet_s: float = 0.2, max_hold_s: float = 2.0) -> None:
         self.quiet_s = quiet_s
         self.max_hold_s = max_hold_s
         self._pushes: dict[str, tuple[float, float]] = {}  # db -> (first, last) unsettled push

@@ -400,7 +400,15 @@ class Router:
             is_deleted = bool(row.get("deleted"))
             doc = row.get("doc") or {"_id": doc_id}
             before = self.index.targets(doc_id)
-            delta.merge(self.index.apply_doc(doc, deleted=is_deleted))
+            revs = [c["rev"] for c in row["changes"]]
+            pusher = self._fan_in_echo(source, doc_id, revs)
+            change = self.index.apply_doc(doc, deleted=is_deleted)
+            if pusher is not None and doc_type_of(doc_id) not in ASSIGNMENT_EVENT_TYPES:
+                # the pusher's database holds the document: its one leaf came from there
+                change.gained.get(pusher, set()).discard(doc_id)
+                if not change.gained.get(pusher, True):
+                    del change.gained[pusher]
+            delta.merge(change)
             after = self.index.targets(doc_id)
             if is_deleted:
                 deleted.add(doc_id)
@@ -410,8 +418,6 @@ class Router:
             users = set(self._users) if everyone else set(after.users)
             if is_deleted:
                 users |= before.users
-            revs = [c["rev"] for c in row["changes"]]
-            pusher = self._fan_in_echo(source, doc_id, revs)
             for user_id in users & self._users.keys():
                 if user_id != pusher:
                     plan.setdefault(user_id, {})[doc_id] = revs
