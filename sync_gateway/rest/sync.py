@@ -22,6 +22,7 @@ Devices may send ``X-Device-Id`` so their pulls and pushes are recorded per devi
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
@@ -480,22 +481,24 @@ async def bulk_docs(request: Request, ctx: SyncContext) -> Response:
     new_edits = body.get("new_edits", True)
     if not isinstance(new_edits, bool):
         raise GatewayError(400, "bad_request", "new_edits must be true or false")
-    screened = await screen(
-        ctx.couch,
-        ctx.runtime.dbs,
-        ctx.db,
-        ctx.user_id,
-        ctx.role,
-        docs,
-        new_edits=new_edits,
-        max_doc_bytes=ctx.settings.max_document_bytes,
-    )
-    upstream: list[dict[str, Any]] = []
-    if screened.accepted:
-        with stage("store"):
-            upstream = await ctx.couch.bulk_docs(
-                ctx.db, [d for _, d in screened.accepted], new_edits=new_edits
-            )
+    router: Any = ctx.runtime.extras.get("router")
+    with router.settle.pushing(ctx.db) if router is not None else contextlib.nullcontext():
+        screened = await screen(
+            ctx.couch,
+            ctx.runtime.dbs,
+            ctx.db,
+            ctx.user_id,
+            ctx.role,
+            docs,
+            new_edits=new_edits,
+            max_doc_bytes=ctx.settings.max_document_bytes,
+        )
+        upstream: list[dict[str, Any]] = []
+        if screened.accepted:
+            with stage("store"):
+                upstream = await ctx.couch.bulk_docs(
+                    ctx.db, [d for _, d in screened.accepted], new_edits=new_edits
+                )
     for refusal in screened.refused.values():
         metrics.DOCS_REFUSED.labels(refusal["error"]).inc()
     metrics.DOCS_PUSHED.inc(len(screened.accepted))
