@@ -19,6 +19,14 @@ What runs (``run()``):
 - a rescan of ``_all_dbs`` every ``rescan_interval_s`` picks up new and dropped rep databases;
   ``add_user_db(user_id)`` does it at once for one user (the API calls it after creating one).
 
+Fan-in (a rep database's feed, ``rep_page_size`` rows at a time): a drain first lets a device's
+push in this process settle (``settle.py``: quiet for 0.25 s, at most 5 s), so a phone's batches
+are carried in together, after the push rather than in front of its next batch; then per batch
+of ``page_size`` documents, batches side by side: ``_revs_diff`` and ``_all_docs`` of the target
+at once (what it lacks; the owner at home), ``_bulk_get`` from the rep database, the push
+records in one ``_bulk_docs``, the copy. The fan-out then skips the pusher's own database for
+a shared row that is only the revision just carried in from it (it has that revision).
+
 Each page of a shared feed: the winning revisions update the assignment index, which yields the
 membership delta; every changed document is copied (all leaves, ``_revs_diff`` first,
 ``new_edits=false``) to the users it targets (a deletion also to those who had it); then the
