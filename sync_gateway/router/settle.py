@@ -64,15 +64,21 @@ class PushSettle:
             push.in_flight -= 1
             push.last = self._now()
 
+    def pending(self, db: str) -> bool:
+        """Whether :meth:`settle` would wait now (a poller can look again later instead)."""
+        push = self._pushes.get(db)
+        if push is None:
+            return False
+        now = self._now()
+        if now - push.first >= self.max_hold_s:
+            return False
+        return push.in_flight > 0 or now - push.last < self.quiet_s
+
     async def settle(self, db: str) -> None:
         """Wait until ``db``'s push has paused for ``quiet_s`` (or went on ``max_hold_s``)."""
-        while (push := self._pushes.get(db)) is not None:
-            now = self._now()
-            if now - push.first >= self.max_hold_s:
-                break
-            if push.in_flight == 0 and now - push.last >= self.quiet_s:
-                break
-            await asyncio.sleep(POLL_S)
+        while self.pending(db):
+            # time-based (quiet, hold) rather than an event: nothing else would set one
+            await asyncio.sleep(POLL_S)  # noqa: ASYNC110
         # what is pushed from here on is a new push; the drain that follows reads up to now
         push = self._pushes.get(db)
         if push is not None:

@@ -335,6 +335,12 @@ class Router:
             if seq == self._rep_seen.get(db):
                 return
             self._rep_seen[db] = seq
+        if self.settle.pending(db):
+            # a device is still pushing: look again shortly, without holding up this round
+            # (and every other user's drain) until it settles
+            self._dirty.add(user_id)
+            asyncio.get_running_loop().call_later(self.settle.quiet_s / 2, self._rep_wake.set)
+            return
         self._dirty.discard(user_id)
         await self._drain_rep(user_id)
 

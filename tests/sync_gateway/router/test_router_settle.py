@@ -29,7 +29,9 @@ async def test_the_drain_waits_for_the_batch_in_flight_and_the_quiet_after_it() 
 
     task = asyncio.create_task(batch())
     await asyncio.sleep(0)  # the batch is in flight
+    assert settle.pending("rep_alice")
     await settle.settle("rep_alice")
+    assert not settle.pending("rep_alice")
     await task
     assert ended, "settled while the batch was still in flight"
     assert now() - ended[0] >= 0.3 - 0.06
