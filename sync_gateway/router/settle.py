@@ -76,9 +76,9 @@ class PushSettle:
 
     async def settle(self, db: str) -> None:
         """Wait until ``db``'s push has paused for ``quiet_s`` (or went on ``max_hold_s``)."""
-        while self.pending(db):
-            # time-based (quiet, hold) rather than an event: nothing else would set one
-            await asyncio.sleep(POLL_S)  # noqa: ASYNC110
+        # time-based (quiet, hold) rather than an event: nothing would set one
+        while self.pending(db):  # noqa: ASYNC110
+            await asyncio.sleep(POLL_S)
         # what is pushed from here on is a new push; the drain that follows reads up to now
         push = self._pushes.get(db)
         if push is not None:
