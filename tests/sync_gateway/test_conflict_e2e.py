@@ -30,7 +30,10 @@ def with_lines(doc: dict[str, Any], lines: list[dict[str, Any]], at: str) -> dic
 
 
 async def live_revs(world: World, db: str, doc_id: str) -> list[str]:
-    rows = await world.couch.open_revs(db, doc_id, "all")
+    try:
+        rows = await world.couch.open_revs(db, doc_id, "all")
+    except CouchNotFound:  # not carried in yet: the fan-in waits for a push to settle
+        return []
     return sorted(r["ok"]["_rev"] for r in rows if "ok" in r and not r["ok"].get("_deleted"))
 
 
