@@ -88,15 +88,20 @@ def rss_mb(pid: int) -> float:
 
 
 @contextlib.asynccontextmanager
-async def stack(workers: bool = False, **env_overrides: str) -> AsyncIterator[Stack]:
+async def stack(
+    workers: bool = False, couch_url: str | None = None, **env_overrides: str
+) -> AsyncIterator[Stack]:
+    """The service as a process; on ``couch_url`` when given (several stacks can share one
+    server, each with its own database prefix), else on ``COUCHDB_URL`` or a fresh embedded
+    server of its own."""
     data = Path(tempfile.mkdtemp(prefix="fieldsync-bench-"))
     embedded = None
-    url = os.environ.get("COUCHDB_URL")
+    url = couch_url or os.environ.get("COUCHDB_URL")
     if not url:
         embedded = EmbeddedCouch(REPO_ROOT / "couchdb_embedded" / "node_modules", data / "couch")
         url = await embedded.start()
     port = free_port()
-    prefix = f"bench{int(time.time())}_"
+    prefix = f"bench{int(time.time())}{'w' if workers else 'g'}{port}_"
     env = {
         **os.environ,
         "COUCHDB_URL": url,

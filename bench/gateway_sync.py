@@ -1,32 +1,44 @@
-"""Gateway vs CouchDB directly: same PouchDB phone, same data, same run.
+"""The service as deployed vs CouchDB directly: same PouchDB phone, same data, same run.
+
+Two service processes share one CouchDB-protocol server (each with its own database prefix):
+the service as ``make run`` runs it, with its workers (router, resolver, notifications), and
+the same service with ``FIELDSYNC_RUN_WORKERS=false``, the gateway alone, shown beside it for
+diagnosis. Embedded PouchDB Server by default, the CouchDB at ``COUCHDB_URL`` when set.
 
 1. Initial pull of a 20,000-document user database (10k products, 2k accounts, 5k contacts,
-   3k orders): a fresh phone pulls it straight from CouchDB, another through the gateway.
-2. Push of 1,000 new orders from a phone into an empty database, directly and through the gateway.
-3. Idle live feeds: how many longpoll feeds one gateway process holds, its memory while it does,
-   and how long a change takes to reach all of them.
+   3k orders): fresh phones pull it straight from CouchDB, through the service, through the
+   gateway alone.
+2. Push of 1,000 new orders from a phone (PouchDB's batches of 100) into a new user's database,
+   the same three ways; then how long after the push ends the last order is in fs_orders
+   (the router's fan-in), and where a pushed batch's time went: per batch, the service's own
+   steps (``fieldsync_stage_seconds``) and its CouchDB requests by actor
+   (``fieldsync_couch_request_seconds``, see sync_gateway/work.py), read from ``/metrics``.
+3. Idle live feeds (the service with workers): how many longpoll feeds one process holds, its
+   memory while it does, and how long a change takes to reach all of them.
 
-Each timing runs ``--rounds`` times alternating direct / gateway; the median is compared.
-The bar (DESIGN.md): ratio <= 1.15 for the pull and the push.
+Each timing runs ``--rounds`` times alternating direct / service / gateway alone; medians are
+compared. Bars (issue 15): push <= 1.15, pull <= 1.10, with workers on.
 
-    .venv/bin/python -m bench gateway_sync [--rounds 3] [--docs 20000] [--feeds 5000]
+    .venv/bin/python -m bench gateway_sync [--rounds 6] [--docs 20000] [--feeds 5000]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 
 from mobile_schema import sample
 
-from .common import Stack, ratio_line, rss_mb, stack
+from .common import Stack, couch_server, ratio_line, rss_mb, stack
 
 
 def rep_database(total: int) -> list[dict[str, Any]]:
@@ -80,31 +92,173 @@ async def timed_push(url: str, headers: dict[str, str] | None, docs: list[dict[s
     return elapsed
 
 
-async def bench_pull(st: Stack, total: int, rounds: int) -> str:
-    sync_url, headers = await st.user("bench")
+async def settle_fan_in(
+    st: Stack, user: str, docs: list[dict[str, Any]], deadline_s: float
+) -> float:
+    """Seconds until every order of ``docs`` is in fs_orders (the router's fan-in)."""
+    started = time.perf_counter()
+    orders = f"{st.prefix}fs_orders"
+    last = max(d["_id"] for d in docs)
+    keys = [d["_id"] for d in docs]
+    while time.perf_counter() - started < deadline_s:
+        rows = (await st.couch.all_docs(orders, keys=[last]))["rows"]
+        if rows and "value" in rows[0]:
+            elapsed = time.perf_counter() - started
+            rows = (await st.couch.all_docs(orders, keys=keys))["rows"]
+            if all("value" in r for r in rows):
+                return elapsed
+        await asyncio.sleep(0.02)
+    raise RuntimeError(f"{user}'s orders did not reach fs_orders in {deadline_s} s")
+
+
+async def scrape(st: Stack) -> dict[tuple[str, ...], tuple[float, float]]:
+    """``{(metric, labels...): (sum, count)}`` of the service's stage and request histograms."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with httpx.AsyncClient(timeout=30) as http:
+        text = (await http.get(f"{st.gateway_url}/metrics")).text
+    out: dict[tuple[str, ...], list[float]] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name not in ("fieldsync_stage_seconds", "fieldsync_couch_request_seconds"):
+            continue
+        for sample_ in family.samples:
+            if sample_.name.endswith("_sum") or sample_.name.endswith("_count"):
+                labels = sample_.labels
+                key = (
+                    (family.name, labels["actor"], labels["stage"])
+                    if "stage" in labels
+                    else (family.name, labels["actor"], labels["op"], labels["db"])
+                )
+                slot = out.setdefault(key, [0.0, 0.0])
+                slot[0 if sample_.name.endswith("_sum") else 1] = sample_.value
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def delta(
+    before: dict[tuple[str, ...], tuple[float, float]],
+    after: dict[tuple[str, ...], tuple[float, float]],
+) -> dict[tuple[str, ...], tuple[float, float]]:
+    out = {}
+    for key, (total, count) in after.items():
+        b_total, b_count = before.get(key, (0.0, 0.0))
+        if count - b_count > 0:
+            out[key] = (total - b_total, count - b_count)
+    return out
+
+
+def add(
+    into: dict[tuple[str, ...], list[float]], part: dict[tuple[str, ...], tuple[float, float]]
+) -> None:
+    for key, (total, count) in part.items():
+        slot = into.setdefault(key, [0.0, 0.0])
+        slot[0] += total
+        slot[1] += count
+
+
+def breakdown(
+    on: dict[tuple[str, ...], list[float]], off: dict[tuple[str, ...], list[float]]
+) -> list[str]:
+    """Per pushed batch (one gateway ``_bulk_docs``): ms and count of each step and request."""
+
+    def batches(m: dict[tuple[str, ...], list[float]]) -> float:
+        return m.get(("fieldsync_stage_seconds", "gateway", "store"), [0.0, 0.0])[1] or 1.0
+
+    n_on, n_off = batches(on), batches(off)
+    lines = [
+        f"per pushed batch ({n_on:.0f} batches with workers, {n_off:.0f} without): "
+        "ms of wall time summed over the step's calls / calls (CouchDB requests: to headers)",
+        f"  {'actor':<14}{'step or request':<28}{'with workers':>20}{'gateway alone':>20}",
+    ]
+    keys = sorted(set(on) | set(off), key=lambda k: (k[1] != "gateway", k[1], k[0], k[2:]))
+    for key in keys:
+        metric, actor, *what = key
+        label = ("step " if metric == "fieldsync_stage_seconds" else "") + " ".join(what)
+
+        def cell(m: dict[tuple[str, ...], list[float]], n: float, key: Any = key) -> str:
+            total, count = m.get(key, [0.0, 0.0])
+            return f"{total * 1000 / n:8.1f} ms {count / n:5.1f}x" if count else f"{'-':>17}"
+
+        lines.append(f"  {actor:<14}{label:<28}{cell(on, n_on):>20}{cell(off, n_off):>20}")
+    return lines
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} / {five:.1f}"
+
+
+async def bench_pull(on: Stack, off: Stack, total: int, rounds: int) -> list[str]:
     docs = rep_database(total)
-    db = sync_url.rsplit("/", 1)[1]
-    await fill(st, db, docs)
-    direct_url = f"{st.couch_url}/{db}"
-    direct, gateway = [], []
-    for _ in range(rounds):
-        direct.append(await timed_pull(direct_url, None, len(docs)))
-        gateway.append(await timed_pull(sync_url, headers, len(docs)))
-    return ratio_line(f"initial pull of {len(docs)} docs", direct, gateway, 1.15)
+    targets = []
+    for st in (on, off):
+        sync_url, headers = await st.user("bench")
+        await fill(st, sync_url.rsplit("/", 1)[1], docs)
+        targets.append((sync_url, headers))
+    # the filled database's orders are the user's: let the router carry them in first
+    await settle_fan_in(on, "bench", [d for d in docs if d["type"] == "order"], 300)
+    await asyncio.sleep(5)
+    direct_url = f"{on.couch_url}/{targets[0][0].rsplit('/', 1)[1]}"
+    runs: dict[str, list[float]] = {"direct": [], "on": [], "off": []}
+    urls = {"direct": (direct_url, None), "on": targets[0], "off": targets[1]}
+    loads = [load()]
+    for r in range(rounds):
+        for way in ORDERS[r % len(ORDERS)]:
+            runs[way].append(await timed_pull(*urls[way], len(docs)))
+    loads.append(load())
+    return [
+        ratio_line(f"initial pull of {len(docs)} docs", runs["direct"], runs["on"], 1.10),
+        ratio_line("  (gateway alone, no workers)", runs["direct"], runs["off"], 1.10),
+        f"  {loads[0]} at the start, {loads[1]} at the end",
+    ]
 
 
-async def bench_push(st: Stack, n: int, rounds: int) -> str:
-    direct, gateway = [], []
+# the order of the three ways in each round rotates, so no way always follows another's
+# trailing work (the service's fan-in and what it sets off run on after its push)
+ORDERS = [("direct", "on", "off"), ("on", "off", "direct"), ("off", "direct", "on")]
+
+
+async def bench_push(on: Stack, off: Stack, n: int, rounds: int) -> list[str]:
+    runs: dict[str, list[float]] = {"direct": [], "on": [], "off": []}
+    fan_in: list[float] = []
+    spent_on: dict[tuple[str, ...], list[float]] = {}
+    spent_off: dict[tuple[str, ...], list[float]] = {}
+    loads = [load()]
     for r in range(rounds):
         user = f"pusher{r}"
-        sync_url, headers = await st.user(user)
-        direct_db = f"{st.prefix}direct_push_{r}"
-        await st.couch.create_db(direct_db)
-        direct.append(
-            await timed_push(f"{st.couch_url}/{direct_db}", None, new_orders(n, user, f"d{r}"))
-        )
-        gateway.append(await timed_push(sync_url, headers, new_orders(n, user, f"g{r}")))
-    return ratio_line(f"push of {n} orders", direct, gateway, 1.15)
+        on_url, on_headers = await on.user(user)
+        off_url, off_headers = await off.user(user)
+        direct_db = f"{on.prefix}direct_push_{r}"
+        await on.couch.create_db(direct_db)
+        await asyncio.sleep(1.0)  # the new users' first router rounds are not the push's
+        for way in ORDERS[r % len(ORDERS)]:
+            if way == "direct":
+                docs = new_orders(n, user, f"d{r}")
+                runs[way].append(await timed_push(f"{on.couch_url}/{direct_db}", None, docs))
+            elif way == "on":
+                docs = new_orders(n, user, f"g{r}")
+                before = await scrape(on)
+                runs[way].append(await timed_push(on_url, on_headers, docs))
+                fan_in.append(await settle_fan_in(on, user, docs, 60))
+                await asyncio.sleep(2.0)  # what the fan-in sets off (resolver, notifications)
+                add(spent_on, delta(before, await scrape(on)))
+            else:
+                before = await scrape(off)
+                runs[way].append(
+                    await timed_push(off_url, off_headers, new_orders(n, user, f"a{r}"))
+                )
+                add(spent_off, delta(before, await scrape(off)))
+            await asyncio.sleep(1.0)
+    loads.append(load())
+    p50 = statistics.median(fan_in)
+    return [
+        ratio_line(f"push of {n} orders", runs["direct"], runs["on"], 1.15),
+        ratio_line("  (gateway alone, no workers)", runs["direct"], runs["off"], 1.15),
+        f"push end -> every order in fs_orders  median {p50:.2f}s, max {max(fan_in):.2f}s "
+        f"(bar 1 s)  {'ok' if p50 <= 1.0 else 'OVER THE BAR'}   "
+        f"runs {[round(x, 2) for x in fan_in]}",
+        f"  {loads[0]} at the start, {loads[1]} at the end",
+        *breakdown(spent_on, spent_off),
+    ]
 
 
 async def _longpoll(
@@ -201,20 +355,24 @@ async def bench_feeds(st: Stack, n_feeds: int, users: int) -> list[str]:
 
 
 async def main(args: argparse.Namespace) -> None:
-    async with stack() as st:
-        print(f"# gateway vs CouchDB directly ({st.couch_url}), rounds={args.rounds}")
-        print(await bench_pull(st, args.docs, args.rounds))
-        print(await bench_push(st, args.orders, args.rounds))
+    async with couch_server() as url, stack(True, url) as on, stack(False, url) as off:
+        print(f"# the service (workers on) vs CouchDB directly ({url}), rounds={args.rounds}")
+        if args.docs:
+            for line in await bench_pull(on, off, args.docs, args.rounds):
+                print(line, flush=True)
+        if args.orders:
+            for line in await bench_push(on, off, args.orders, args.rounds):
+                print(line, flush=True)
         if args.feeds:
-            for line in await bench_feeds(st, args.feeds, args.users):
-                print(line)
+            for line in await bench_feeds(on, args.feeds, args.users):
+                print(line, flush=True)
 
 
 def cli(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--docs", type=int, default=20_000)
     parser.add_argument("--orders", type=int, default=1_000)
     parser.add_argument("--feeds", type=int, default=5_000)

@@ -8,7 +8,8 @@ gateway. For one document (:meth:`Resolver.resolve`):
    (a document whose losing leaves are our tombstones is resolved);
 2. the base to merge against (:func:`conflict.ancestry.merge_base`: the common ancestor of the
    live leaves' histories, seeing through branches an earlier merge absorbed), and its body
-   when CouchDB still has it (``None`` once compacted, or when the histories share nothing);
+   when the store still has it (``None`` once compacted, or when the histories share nothing;
+   a shared database the fan-in only sent later revisions reads it from where they came from);
 3. :func:`conflict.fallback.safe_plan`: the merge, validated; a leaf that cannot be merged
    (implausible revision, invalid body, a merge that fails or does not validate) is recorded
    and closed and the shared winner kept, so no conflict makes the resolver fail for ever;
@@ -169,7 +170,10 @@ class Resolver:
         if len(live) < 2:
             return None
         ancestor_rev = merge_base(leaves)
-        ancestor = await self.store.get_rev(db, doc_id, ancestor_rev) if ancestor_rev else None
+        ancestor = None
+        if ancestor_rev is not None:
+            live_revs = [leaf.rev for leaf in live]
+            ancestor = await self.store.get_ancestor(db, doc_id, ancestor_rev, live_revs)
         plan = safe_plan(leaves, ancestor)
         if plan.merged_rev is None:
             return None

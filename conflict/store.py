@@ -1,8 +1,8 @@
 """The storage the resolver needs, as a Protocol (implemented by the CouchDB client's owner).
 
-The resolver (not written yet) reads the leaves of a conflicted document, the common ancestor
-when CouchDB still has its body, and writes the plan of :mod:`conflict.plan` in one request.
-Errors of an implementation are its own; "not found" on :meth:`get_rev` is ``None``.
+The resolver reads the leaves of a conflicted document, the common ancestor when the store still
+has its body, and writes the plan of :mod:`conflict.plan` in one request. Errors of an
+implementation are its own; "not found" on :meth:`get_ancestor` is ``None``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,12 @@ class ConflictStore(Protocol):
         (the ``ok`` entries), deleted leaves included."""
         ...
 
-    async def get_rev(self, db: str, doc_id: str, rev: str) -> dict[str, Any] | None:
-        """The body of one revision (``?rev=``), or None once compaction has removed it."""
+    async def get_ancestor(
+        self, db: str, doc_id: str, rev: str, leaf_revs: Sequence[str]
+    ) -> dict[str, Any] | None:
+        """The body of revision ``rev``, an ancestor of the leaves ``leaf_revs``: from ``db``
+        (``?rev=``), else from where the store knows the leaves came from (a shared database
+        that was only ever sent the later revisions); None when no copy has it any more."""
         ...
 
     async def get_attachment(self, db: str, doc_id: str, name: str, rev: str) -> bytes:

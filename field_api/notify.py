@@ -34,6 +34,7 @@ from notifications.mapping import overridden_events
 from notifications.notifier import Notifier, NotifierConfig, live_feed_open, new_holder
 from notifications.sender import make_sender
 from sync_gateway.runtime import Runtime
+from sync_gateway.work import acting_as
 
 Stop = Callable[[], Awaitable[None]]
 
@@ -71,7 +72,8 @@ async def start(rt: Runtime, shutdown_hooks: list[Stop]) -> None:
     rt.extras["outbox"] = notifier.outbox
     rt.extras["live"] = notifier.live
     try:
-        await notifier.start()
+        with acting_as("notifications"):  # its feeds and jobs are tasks started here
+            await notifier.start()
     except BaseException:
         with contextlib.suppress(Exception):
             await notifier.stop()

@@ -23,6 +23,7 @@ from sync_gateway.couch import CouchClient
 from sync_gateway.router.leases import LeasedOwnership
 from sync_gateway.router.worker import Router
 from sync_gateway.runtime import Runtime
+from sync_gateway.work import ACTOR
 
 from . import notify
 
@@ -148,6 +149,7 @@ def start_webhook_worker(rt: Runtime) -> list[Stop]:
 
 async def _supervised(name: str, run: Callable[[], Awaitable[None]]) -> None:
     """Keep a worker running: a crash is logged and the worker restarts after a pause."""
+    ACTOR.set(name)  # this task's context: the worker's CouchDB requests count as its own
     delay = 1.0
     while True:
         try:

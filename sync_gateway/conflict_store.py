@@ -5,7 +5,9 @@
 Where things live::
 
     <db>/<doc id>?open_revs=all&revs=true      the leaves (``ok`` entries)
-    <db>/<doc id>?rev=<rev>&revs=true          the ancestor (404 once compacted -> None)
+    <db>/<doc id>?rev=<rev>                    the ancestor (404 once compacted -> None), else
+    <from_db>/<doc id>?rev=<rev>               from the one rep database every live leaf was
+                                               pushed from (fs_ops/push:<doc id>:<leaf rev>)
     fs_ops/_local/resolver-checkpoint:<db>     {"db", "seq", "updated_at"}
     fs_ops/conflict_record:<...>               the records (409 on create = already there),
                                                each with "pushed_by": {leaf rev: user | null},
@@ -33,7 +35,7 @@ from mobile_schema import utc_now
 from .couch import CouchClient, CouchConflict, CouchNotFound, doc_path
 from .couch.errors import error_for_status
 from .databases import Databases
-from .provenance import pushers
+from .provenance import push_id, pushers
 
 CHECKPOINT_PREFIX = "resolver-checkpoint:"
 DESIGN_ID = "_design/conflict_records"
@@ -73,8 +75,40 @@ class CouchConflictStore:
             return []
         return [row["ok"] for row in rows if isinstance(row.get("ok"), dict)]
 
-    async def get_rev(self, db: str, doc_id: str, rev: str) -> dict[str, Any] | None:
-        doc = await self.couch.get_or_none(db, doc_id, rev=rev)
+    async def get_ancestor(
+        self, db: str, doc_id: str, rev: str, leaf_revs: Sequence[str]
+    ) -> dict[str, Any] | None:
+        """The ancestor's body from ``db``, else from the rep database the leaves came from.
+
+        The router carries in leaves, as replication does: a rep who saved an order twice
+        before the fan-in ran (offline edits pushed at once, a router that was down) leaves
+        fs_orders with the second revision only, its parent's body in the rep's database. A
+        conflict on it must still merge against that parent, or every field looks changed on
+        both sides. The body is taken from a rep database only when every live leaf was
+        pushed from it: then the parent is that user's own history, screened by the gateway
+        when pushed, and nobody else's branch is judged against it.
+        """
+        doc = await self._rev_body(db, doc_id, rev)
+        if doc is not None or db not in (self.dbs.orders, self.dbs.field):
+            return doc
+        records = await self.couch.all_docs(
+            self.dbs.ops,
+            keys=[push_id(doc_id, r) for r in sorted(set(leaf_revs))],
+            include_docs=True,
+        )
+        sources = {
+            row["doc"].get("from_db") if isinstance(row.get("doc"), Mapping) else None
+            for row in records.get("rows", [])
+        }
+        if len(sources) != 1 or not isinstance(source := sources.pop(), str):
+            return None
+        return await self._rev_body(source, doc_id, rev)
+
+    async def _rev_body(self, db: str, doc_id: str, rev: str) -> dict[str, Any] | None:
+        try:
+            doc = await self.couch.get_or_none(db, doc_id, rev=rev)
+        except CouchNotFound:
+            return None
         # A revision whose body is gone may come back as a bodiless stub on some servers.
         if doc is None or doc.get("_rev") != rev:
             return None

@@ -25,7 +25,8 @@ import orjson
 from .access import WriteContext, check_write, references
 from .couch import CouchClient
 from .databases import Databases
-from .truth import ancestors, pushed_generation, read_truth
+from .truth import Truth, ancestors, pushed_generation, read_truth
+from .work import stage
 
 REV_RE = re.compile(r"^[1-9][0-9]{0,8}-[0-9a-zA-Z]{1,64}$")
 REV_HASH_RE = re.compile(r"^[0-9a-zA-Z]{1,64}$")
@@ -134,19 +135,34 @@ async def screen(
     """Split ``docs`` into the ones ``user_id`` may store in ``db`` and refusals."""
     out = Screened()
     candidates: list[tuple[int, dict[str, Any], list[str]]] = []
-    for index, doc in enumerate(docs):
-        problem = shape_error(doc, new_edits=new_edits, max_doc_bytes=max_doc_bytes)
-        if problem:
-            out.refuse(index, doc.get("_id") if isinstance(doc, dict) else None, *problem)
-        else:
-            candidates.append((index, doc, ancestors(doc, new_edits=new_edits)))
+    with stage("shape"):
+        for index, doc in enumerate(docs):
+            problem = shape_error(doc, new_edits=new_edits, max_doc_bytes=max_doc_bytes)
+            if problem:
+                out.refuse(index, doc.get("_id") if isinstance(doc, dict) else None, *problem)
+            else:
+                candidates.append((index, doc, ancestors(doc, new_edits=new_edits)))
     if not candidates:
         return out
 
     refs: set[str] = set()
     for _, doc, _ in candidates:
         refs |= references(doc)
-    truth = await read_truth(couch, dbs, db, [(d, h) for _, d, h in candidates], refs)
+    with stage("truth"):
+        truth = await read_truth(couch, dbs, db, [(d, h) for _, d, h in candidates], refs)
+    with stage("access"):
+        _judge(out, candidates, truth, user_id, role, new_edits)
+    return out
+
+
+def _judge(
+    out: Screened,
+    candidates: list[tuple[int, dict[str, Any], list[str]]],
+    truth: Truth,
+    user_id: str,
+    role: str,
+    new_edits: bool,
+) -> None:
     for index, doc, _ in candidates:
         standing = truth.standing(doc["_id"])
         ctx = WriteContext(
@@ -165,7 +181,6 @@ async def screen(
             out.refuse(index, doc["_id"], "forbidden", reason)
         else:
             out.accepted.append((index, doc))
-    return out
 
 
 def merge_results(

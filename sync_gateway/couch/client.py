@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
@@ -27,6 +28,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from ..work import observe_request
 from .errors import CouchError, CouchNotFound, CouchUnavailable, error_for_status
 
 KEEPALIVE_S = 2.0
@@ -213,11 +215,13 @@ class CouchClient:
             timeout = aiohttp.ClientTimeout(total=None, sock_connect=5.0, sock_read=read_timeout)
         url = self.url_for(path, params)
         attempts = 2 if method in ("GET", "HEAD") else 1
+        started = time.perf_counter()
         for attempt in range(attempts):
             try:
                 resp = await self.session.request(
                     method, url, data=content, headers=headers, timeout=timeout
                 )
+                observe_request(path, time.perf_counter() - started)
                 return RawResponse(resp)
             except STALE_CONNECTION as exc:
                 if attempt + 1 < attempts:

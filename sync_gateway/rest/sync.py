@@ -26,6 +26,7 @@ plain images (:func:`attachment_headers`).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
@@ -43,6 +44,7 @@ from ..couch import CouchHTTPError, CouchUnavailable, db_path, doc_path
 from ..couch.client import RawResponse, segment
 from ..feeds import FeedRequest, FeedRequestError, Feeds
 from ..runtime import Runtime
+from ..work import stage
 from ..writes import REV_RE, merge_results, screen
 from .cookies import CookieRefused, credentials
 from .encoding import BodyError, gzip_bytes, gzip_stream, read_body, read_json, wants_gzip
@@ -256,6 +258,14 @@ def _shape_latest(ctx: SyncContext, params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def _pushing(ctx: SyncContext) -> None:
+    """A device is in the middle of a push (its ``_revs_diff``, its checkpoint): the router
+    lets the push settle before carrying it in (router/settle.py)."""
+    router: Any = ctx.runtime.extras.get("router")
+    if router is not None:
+        router.settle.mark(ctx.db)
+
+
 def _written(ctx: SyncContext) -> None:
     """Wake this user's other devices' live feeds and the router now, not at their next round."""
     hub: Any = ctx.runtime.extras.get("hub")
@@ -410,6 +420,8 @@ async def revs_diff(request: Request, ctx: SyncContext) -> Response:
     if not asked:
         return json_response(request, {})
     result = await ctx.couch.request("POST", f"{db_path(ctx.db)}/_revs_diff", json=asked)
+    if result:
+        _pushing(ctx)  # a _bulk_docs of what is missing comes next
     return json_response(request, result)
 
 
@@ -530,21 +542,24 @@ async def bulk_docs(request: Request, ctx: SyncContext) -> Response:
     new_edits = body.get("new_edits", True)
     if not isinstance(new_edits, bool):
         raise GatewayError(400, "bad_request", "new_edits must be true or false")
-    screened = await screen(
-        ctx.couch,
-        ctx.runtime.dbs,
-        ctx.db,
-        ctx.user_id,
-        ctx.role,
-        docs,
-        new_edits=new_edits,
-        max_doc_bytes=ctx.settings.max_document_bytes,
-    )
-    upstream: list[dict[str, Any]] = []
-    if screened.accepted:
-        upstream = await ctx.couch.bulk_docs(
-            ctx.db, [d for _, d in screened.accepted], new_edits=new_edits
+    router: Any = ctx.runtime.extras.get("router")
+    with router.settle.pushing(ctx.db) if router is not None else contextlib.nullcontext():
+        screened = await screen(
+            ctx.couch,
+            ctx.runtime.dbs,
+            ctx.db,
+            ctx.user_id,
+            ctx.role,
+            docs,
+            new_edits=new_edits,
+            max_doc_bytes=ctx.settings.max_document_bytes,
         )
+        upstream: list[dict[str, Any]] = []
+        if screened.accepted:
+            with stage("store"):
+                upstream = await ctx.couch.bulk_docs(
+                    ctx.db, [d for _, d in screened.accepted], new_edits=new_edits
+                )
     for refusal in screened.refused.values():
         metrics.DOCS_REFUSED.labels(refusal["error"]).inc()
     metrics.DOCS_PUSHED.inc(len(screened.accepted))
@@ -747,6 +762,7 @@ async def local_doc(request: Request, ctx: SyncContext) -> Response:
         if not isinstance(doc, dict):
             raise GatewayError(400, "bad_request", "a checkpoint is a JSON object")
         doc["_id"] = f"_local/{local_id}"
+        _pushing(ctx)  # a replicator's checkpoint between two batches
         return json_response(request, await ctx.couch.request("PUT", path, json=doc), 201)
     if request.method == "DELETE":
         params = {"rev": request.query_params.get("rev", "")}

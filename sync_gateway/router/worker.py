@@ -39,6 +39,14 @@ id once per document: no second order in fs_orders, no new revision, nothing for
 the router's tombstones have revision ids derived from their parent (``copier.py``), and the
 notifications it emits are deduplicated by the outbox.
 
+Fan-in (a rep database's feed, ``rep_page_size`` rows at a time): a drain first lets a device's
+push in this process settle (``settle.py``: quiet for 0.25 s, at most 5 s), so a phone's batches
+are carried in together, after the push rather than in front of its next batch; then per batch
+of ``page_size`` documents, batches side by side: ``_revs_diff`` and ``_all_docs`` of the target
+at once (what it lacks; the owner at home), ``_bulk_get`` from the rep database, the push
+records in one ``_bulk_docs``, the copy. The fan-out then skips the pusher's own database for
+a shared row that is only the revision just carried in from it (it has that revision).
+
 Each page of a shared feed: the winning revisions update the assignment index, which yields the
 membership delta; every changed document is copied (all leaves, ``_revs_diff`` first,
 ``new_edits=false``) to the users it targets (a deletion also to those who had it); then the
@@ -91,9 +99,10 @@ import structlog
 from mobile_schema import doc_type_of
 
 from .. import metrics
-from ..couch import CouchClient, CouchError, CouchNotFound
+from ..couch import CouchClient, CouchError, CouchNotFound, chunked
 from ..databases import Databases, ensure_databases
 from ..provenance import record_pushes
+from ..work import stage
 from .assignments import Assignments, Delta
 from .checkpoints import Checkpoints
 from .copier import Copier, DocState, is_router_tombstone
@@ -108,12 +117,14 @@ from .rules import (
     device_may_delete,
     fan_in_target,
 )
+from .settle import PushSettle
 
 log = structlog.get_logger(__name__)
 
 EventCallback = Callable[[str, dict[str, Any]], Any]
 ECHO_CHECKPOINT_S = 10.0
 SKIP = "skip"  # a fan-in refusal that is nobody's attack (see _fan_in_refusal)
+MAX_FAN_IN_ECHOES = 100_000
 
 
 class Router:
@@ -136,6 +147,8 @@ class Router:
         ownership: Ownership | None = None,
         discovery: Discovery | None = None,
         feed_couch: CouchClient | None = None,
+        rep_page_size: int = 1000,
+        settle: PushSettle | None = None,
     ) -> None:
         """``feed_couch``: a client with an unbounded pool for the per-database feeds (PouchDB
         Server); ``discovery``: given, or chosen by :func:`.discovery.detect` in :meth:`run`."""
@@ -152,6 +165,12 @@ class Router:
         self.index = Assignments()
         self.checkpoints = Checkpoints(couch, dbs.ops)
         self.copier = Copier(couch, batch_size=page_size)
+        self.rep_page_size = rep_page_size  # rows of a rep database's feed carried in at once
+        self.settle = settle or PushSettle()
+        # revisions the fan-in just carried from a rep database into a shared one, until the
+        # shared feed shows them: {shared db: {doc id: (rev, user id)}}. That user's database
+        # has the revision (it came from there), so the fan-out need not ask it again.
+        self._fanned_in: dict[str, dict[str, tuple[str, str]]] = {}
         self._users: dict[str, str] = {}  # user id -> rep database
         self._seqs: dict[str, Any] = {}  # source database -> last sequence finished
         # revisions the router itself wrote into a rep database, until its feed shows them: a
@@ -298,6 +317,7 @@ class Router:
     def notify_rep_changed(self, user_id: str) -> None:
         """A device wrote to the user's database: drain its feed without waiting for the poll."""
         if user_id in self._users:
+            self.settle.mark(self._users[user_id])
             self.drains.mark(user_id)
 
     def status(self) -> dict[str, Any]:
@@ -555,7 +575,15 @@ class Router:
             is_deleted = bool(row.get("deleted"))
             doc = row.get("doc") or {"_id": doc_id}
             before = self.index.targets(doc_id)
-            delta.merge(self.index.apply_doc(doc, deleted=is_deleted))
+            revs = [c["rev"] for c in row["changes"]]
+            pusher = self._fan_in_echo(source, doc_id, revs)
+            change = self.index.apply_doc(doc, deleted=is_deleted)
+            if pusher is not None and doc_type_of(doc_id) not in ASSIGNMENT_EVENT_TYPES:
+                # the pusher's database holds the document: its one leaf came from there
+                change.gained.get(pusher, set()).discard(doc_id)
+                if not change.gained.get(pusher, True):
+                    del change.gained[pusher]
+            delta.merge(change)
             after = self.index.targets(doc_id)
             if is_deleted:
                 deleted.add(doc_id)
@@ -565,9 +593,9 @@ class Router:
             users = set(self._users) if everyone else set(after.users)
             if is_deleted:
                 users |= before.users
-            revs = [c["rev"] for c in row["changes"]]
             for user_id in users & self._users.keys():
-                plan.setdefault(user_id, {})[doc_id] = revs
+                if user_id != pusher:
+                    plan.setdefault(user_id, {})[doc_id] = revs
             if source == self.dbs.orders and not is_deleted:
                 orders[doc_id] = doc
         cache: dict[tuple[str, str], Any] = {}
@@ -732,13 +760,14 @@ class Router:
         if db is None or not self.ownership.owns(user_id):
             return not complete
         progressed = False
+        await self.settle.settle(db)  # a push still coming in is carried in once, at its end
         async with self._rep_sem, self._source_lock(db):
             if db not in self._seqs:  # first drain since this worker took the user
                 self._seqs[db] = await self.checkpoints.load(db)
             while self.ownership.owns(user_id):
                 try:
                     page = await self.couch.changes(
-                        db, since=self._seqs.get(db, 0), limit=self.page_size, style="all_docs"
+                        db, since=self._seqs.get(db, 0), limit=self.rep_page_size, style="all_docs"
                     )
                 except CouchNotFound:
                     await self._drop_user(user_id)
@@ -762,7 +791,7 @@ class Router:
                     if due and self.ownership.owns(user_id):
                         await self.checkpoints.save(db, page.last_seq)
                         self._rep_saved_at[db] = now
-                if len(page.results) < self.page_size:
+                if len(page.results) < self.rep_page_size:
                     return True if complete else progressed
         return False if complete else progressed
 
@@ -786,13 +815,30 @@ class Router:
                 continue
             target = self._home(HOME_DB[kind])
             by_target.setdefault(target, {})[row["id"]] = [c["rev"] for c in row["changes"]]
-        for target, revs in by_target.items():
-            missing = await self.copier.missing(target, revs)
+        # batches of one page of rows each, side by side: a long push is carried in with its
+        # round trips overlapped rather than one after another
+        await asyncio.gather(
+            *(
+                self._fan_in_batch(user_id, db, target, dict(part))
+                for target, revs in by_target.items()
+                for part in chunked(list(revs.items()), self.page_size)
+            )
+        )
+
+    async def _fan_in_batch(
+        self, user_id: str, db: str, target: str, revs: dict[str, list[str]]
+    ) -> None:
+        """Carry one batch of the user's revisions into ``target`` (see ``_fan_in_refusal``)."""
+        with stage("fan_in"):
+            # what the target lacks, and the shared truth (the owner of each document at
+            # home), read at once: one _revs_diff and one _all_docs per batch
+            missing, home = await asyncio.gather(
+                self.copier.missing(target, revs),
+                self.copier.states(target, revs, include_docs=True),
+            )
             if not missing:
-                continue
+                return
             docs = await self.copier.fetch(db, missing, {})
-            # the shared truth, read once per batch: the owner of the document at home
-            home = await self.copier.states(target, {d["_id"] for d in docs}, include_docs=True)
             accepted = []
             for doc in docs:
                 refusal = self._fan_in_refusal(doc, user_id, target, home.get(doc["_id"]))
@@ -810,15 +856,33 @@ class Router:
                         rev=doc["_rev"],
                         target=target,
                     )
-            if accepted:
-                # who pushed is recorded before the revisions reach the shared database
-                await record_pushes(
-                    self.couch, self.dbs.ops, accepted, db=target, from_db=db, user_id=user_id
-                )
-                errors = await self.copier.write(target, accepted)
-                if errors:
-                    log.warning("router_fan_in_errors", db=db, errors=errors[:5])
-                self._written(target)
+            if not accepted:
+                return
+            # who pushed is recorded (one _bulk_docs per batch) before the revisions reach
+            # the shared database
+            await record_pushes(
+                self.couch, self.dbs.ops, accepted, db=target, from_db=db, user_id=user_id
+            )
+            echoes = self._fanned_in.setdefault(target, {})
+            if len(echoes) > MAX_FAN_IN_ECHOES:
+                echoes.clear()  # a memo, not a record: losing it costs one _revs_diff each
+            for doc in accepted:
+                echoes[doc["_id"]] = (doc["_rev"], user_id)
+            errors = await self.copier.write(target, accepted)
+            if errors:
+                log.warning("router_fan_in_errors", db=db, errors=errors[:5])
+            self._written(target)
+
+    def _fan_in_echo(self, source: str, doc_id: str, revs: list[str]) -> str | None:
+        """The user whose push a shared feed row only echoes (the document's one leaf is the
+        revision the fan-in carried from their database), else None."""
+        echoes = self._fanned_in.get(source)
+        if not echoes:
+            return None
+        carried = echoes.pop(doc_id, None)
+        if carried is None or revs != [carried[0]]:
+            return None
+        return carried[1]
 
     def _fan_in_refusal(
         self, doc: Mapping[str, Any], user_id: str, target: str, home: DocState | None

@@ -21,6 +21,7 @@ from mobile_schema import ConflictRecord, Notification, sample
 from sync_gateway.conflict_store import CouchConflictStore
 from sync_gateway.couch import CouchClient
 from sync_gateway.databases import Databases, ensure_databases
+from sync_gateway.provenance import push_record
 
 T0 = "2024-05-01T08:00:00.000Z"
 T1 = "2024-05-01T09:00:00.000Z"
@@ -259,11 +260,54 @@ async def test_visit_note_without_the_ancestor_keeps_both_texts(
         with_history(visit_note("Pump replaced.", T1), A2, B0),
         with_history(visit_note("Filter cleaned.", T2), B2, B0),
     )
-    assert await store.get_rev(dbs.field, "visit_note:vn-1", B0) is None
+    assert await store.get_ancestor(dbs.field, "visit_note:vn-1", B0, []) is None
     await resolver(store, dbs).run_once()
     (leaf,) = await live_leaves(couch, dbs.field, "visit_note:vn-1")
     assert "Pump replaced." in leaf["text"] and "Filter cleaned." in leaf["text"]
     assert leaf["text"].index("Pump") < leaf["text"].index("Filter")  # oldest writer first
+
+
+async def carried_in_without_the_base(
+    couch: CouchClient, dbs: Databases, pushed_from: dict[str, str]
+) -> None:
+    """The note's base and both edits in the rep databases; fs_field got only the two edits,
+    as the fan-in carries leaves (``pushed_from``: {leaf rev: rep database}, the push records).
+    """
+    base = with_history(visit_note("a\nb\nc", T0), B0)
+    phone = with_history(visit_note("A\nb\nc", T1), A2, B0)
+    pda = with_history(visit_note("a\nb\nC", T2), B2, B0)
+    for leaf in (phone, pda):
+        await write(couch, pushed_from[leaf["_rev"]], base, leaf)
+    await write(couch, dbs.field, phone, pda)
+    records = [
+        push_record(leaf, db=dbs.field, from_db=pushed_from[leaf["_rev"]], user_id="x", at=T2)
+        for leaf in (phone, pda)
+    ]
+    await couch.bulk_docs(dbs.ops, records)
+
+
+async def test_the_base_the_fan_in_never_carried_is_read_from_the_pushers_database(
+    couch: CouchClient, dbs: Databases, store: CouchConflictStore
+) -> None:
+    """Both edits pushed from bob's database, which holds the base: a three-way merge."""
+    rep = dbs.rep("bob")
+    await carried_in_without_the_base(couch, dbs, {A2: rep, B2: rep})
+    assert await couch.get_or_none(dbs.field, "visit_note:vn-1", rev=B0) is None
+    await resolver(store, dbs).run_once()
+    (leaf,) = await live_leaves(couch, dbs.field, "visit_note:vn-1")
+    assert leaf["text"] == "A\nb\nC"
+
+
+async def test_a_base_from_two_users_databases_is_not_trusted(
+    couch: CouchClient, dbs: Databases, store: CouchConflictStore
+) -> None:
+    """Leaves pushed from two rep databases: neither may supply the base the other's edit is
+    judged against, so the merge goes without one and keeps both texts."""
+    await carried_in_without_the_base(couch, dbs, {A2: dbs.rep("alice"), B2: dbs.rep("bob")})
+    assert await store.get_ancestor(dbs.field, "visit_note:vn-1", B0, [A2, B2]) is None
+    await resolver(store, dbs).run_once()
+    (leaf,) = await live_leaves(couch, dbs.field, "visit_note:vn-1")
+    assert "A\nb\nc" in leaf["text"] and "a\nb\nC" in leaf["text"]
 
 
 async def test_visit_note_photos_are_the_union(
