@@ -98,11 +98,13 @@ async def start_workers(rt: Runtime) -> list[Stop]:
         with contextlib.suppress(asyncio.CancelledError):
             await resolver_task
 
-    return [stop_router, stop_resolver, *start_webhook_worker(rt), start_snapshot_builder(rt)]
+    snapshots = start_snapshot_builder(rt, router)
+    return [stop_router, stop_resolver, *start_webhook_worker(rt), snapshots]
 
 
-def start_snapshot_builder(rt: Runtime) -> Stop:
-    """First-sync snapshots (sync_gateway/snapshots), kept fresh in the background."""
+def start_snapshot_builder(rt: Runtime, router: Router) -> Stop:
+    """First-sync snapshots (sync_gateway/snapshots), kept fresh in the background: for the
+    users this worker's router owns, looked at when the router's discovery sees them written."""
     from sync_gateway.snapshots.builder import SnapshotBuilder
     from sync_gateway.snapshots.policy import Policy
 
@@ -112,7 +114,9 @@ def start_snapshot_builder(rt: Runtime) -> Stop:
         rt.dbs,
         Policy(s.snapshot_min_docs, s.snapshot_rebuild_changes, s.snapshot_max_age_s),
         check_s=s.snapshot_check_s,
+        owns=router.ownership.owns,
     )
+    router.write_listeners.append(builder.changed)
     rt.extras["snapshots"] = builder
     task = asyncio.create_task(_supervised("snapshots", builder.run), name="snapshots")
 
