@@ -322,12 +322,23 @@ async def confirm_to_phones(
     return [t.result() for t in done if not t.exception()]
 
 
+class Printed(list[str]):
+    """Lines printed as they are added, so a later phase failing keeps the earlier figures."""
+
+    def append(self, line: str) -> None:
+        print(line, flush=True)
+        super().append(line)
+
+
 async def one_size(url: str, n_users: int, args: argparse.Namespace) -> list[str]:
     prefix = f"so{int(time.time())}_"
     logs = Path(tempfile.mkdtemp(prefix="fieldsync-scale-"))
     dep = Deployment(url, prefix, logs)
     couch = CouchClient(url, max_connections=400)
-    out = [f"## {n_users} users, {args.gateways} gateways, {args.workers} workers (logs {logs})"]
+    out = Printed()
+    out.append(
+        f"## {n_users} users, {args.gateways} gateways, {args.workers} workers (logs {logs})"
+    )
     try:
         await dep.start(args.gateways)
         t0 = time.monotonic()
@@ -463,8 +474,7 @@ async def main(args: argparse.Namespace) -> None:
     async with couch_server() as url:
         print(f"# scale-out ({'COUCHDB_URL' if os.environ.get('COUCHDB_URL') else 'embedded'})")
         for n in args.users:
-            for line in await one_size(url, n, args):
-                print(line, flush=True)
+            await one_size(url, n, args)  # prints as it goes
 
 
 def cli(argv: list[str] | None = None) -> None:
@@ -474,7 +484,12 @@ def cli(argv: list[str] | None = None) -> None:
     parser.add_argument("--users", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--gateways", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--rate", type=float, default=100.0, help="pushes per second")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=10.0,
+        help="pushes per second (1,000 reps pushing 40 orders in a day's last hour: 11/s)",
+    )
     parser.add_argument("--phones", type=int, default=200, help="live phones sampled")
     parser.add_argument("--settle", type=float, default=10.0, help="s after the start settled")
     parser.add_argument("--idle", type=float, default=30.0, help="s of the idle window")
