@@ -17,10 +17,11 @@
 Every other type (product, price_list, account, contact, territory, conflict_record) has no
 owner in the field: devices only read it.
 
-Still written out on their own (to be switched over when those files are reworked):
-``sync_gateway/router/rules.py`` (``FAN_IN_OWNER_FIELD``, ``device_may_delete``) and
-``sync_gateway/rest/sync.py`` (the field-role check); ``tests/mobile_schema/test_roles.py``
-holds them to this table meanwhile.
+Read from here, never written out again: the gateway's write rules (``access.py``), its
+``/sync`` role check and attachment rule (``rest/``), the router's fan-in
+(``router/rules.py``), the merges (``conflict/``). ``tests/mobile_schema/test_roles.py`` holds
+``sync_gateway/router/`` and ``sync_gateway/rest/`` to it: no literal role name, owner-field
+map or deletable-type set there.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ POST /api/v1/orders/{id}/ship      {}
 POST /api/v1/orders/{id}/invoice   {}                             backoffice, admin
 
 The inbox contract (cursor, once-per-change, what an ERP dedupes on) is in the docstring of
-:func:`inbox`, :mod:`field_api.services.orders` and docs/orders-inbox.md.
+:func:`inbox`, :mod:`field_api.services.orders`, :mod:`field_api.services.order_cursor`
+and docs/orders-inbox.md.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from mobile_schema.fields import LocalId, Quantity
 from sync_gateway.auth.authenticate import Principal
 
 from ..deps import RuntimeDep, require_roles
+from ..services import order_cursor, order_export, order_lifecycle
 from ..services import orders as svc
 
 router = APIRouter(prefix="/api/v1", tags=["orders"])
@@ -184,7 +186,7 @@ async def inbox(
             "description": "CSV (one row per live line) or a JSON array of orders; the header "
             "X-Next-Cursor is the `since` of the next export",
             "content": {
-                "text/csv": {"example": ",".join(svc.CSV_COLUMNS) + "\r\n"},
+                "text/csv": {"example": ",".join(order_export.CSV_COLUMNS) + "\r\n"},
                 "application/json": {"example": [ORDER_EXAMPLE]},
             },
         }
@@ -201,10 +203,11 @@ async def export(
 ) -> StreamingResponse:
     """Export orders changed since a cursor, streamed: CSV lines or a JSON array."""
     flt = _filter(status, rep_id, territory_id)
-    await svc.check_cursor(rt.couch, rt.dbs, since)  # a bad cursor is a 422, not a broken stream
-    until = await svc.head_cursor(rt.couch, rt.dbs)
-    orders = svc.iter_export(rt.couch, rt.dbs, flt, since=since, until=until)
-    headers = {"X-Next-Cursor": svc.encode_cursor(until)}
+    # a bad cursor is a 422 now, not a broken stream
+    await order_cursor.check_cursor(rt.couch, rt.dbs, since)
+    until = await order_cursor.head_cursor(rt.couch, rt.dbs)
+    orders = order_export.iter_export(rt.couch, rt.dbs, flt, since=since, until=until)
+    headers = {"X-Next-Cursor": order_cursor.encode_cursor(until)}
     if format == "json":
         return StreamingResponse(
             _json_array(orders), media_type="application/json", headers=headers
@@ -225,9 +228,9 @@ async def _json_array(orders: AsyncIterator[dict[str, Any]]) -> AsyncIterator[by
 async def _csv(orders: AsyncIterator[dict[str, Any]]) -> AsyncIterator[str]:
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(svc.CSV_COLUMNS)
+    writer.writerow(order_export.CSV_COLUMNS)
     async for order in orders:
-        writer.writerows(svc.csv_rows(order))
+        writer.writerows(order_export.csv_rows(order))
         yield buf.getvalue()
         buf.seek(0)
         buf.truncate()
@@ -241,9 +244,9 @@ async def get_order(order_id: str, _: Readers, rt: RuntimeDep) -> dict[str, Any]
 
 
 async def _decide(
-    rt: RuntimeDep, principal: Principal, order_id: str, action: svc.Action, **kw: Any
+    rt: RuntimeDep, principal: Principal, order_id: str, action: order_lifecycle.Action, **kw: Any
 ) -> dict[str, Any]:
-    doc, _ = await svc.apply_decision(
+    doc, _ = await order_lifecycle.apply_decision(
         rt.couch, rt.dbs, order_id, action, user_id=principal.user_id, **kw
     )
     return doc

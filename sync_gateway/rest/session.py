@@ -41,7 +41,8 @@ from ..auth.throttle import SignInThrottled
 from ..runtime import Runtime
 from .cookies import COOKIE, CookieRefused, clear_cookie, credentials, origin_allowed, set_cookie
 from .encoding import BodyError, read_body
-from .sync import JSON, couch_error, json_response
+from .errors import JSON, couch_error
+from .responses import json_response
 
 MAX_SIGN_IN_BYTES = 16_000
 

@@ -38,8 +38,9 @@ from ..server_id import server_uuid as read_server_uuid
 from ..snapshots import SnapshotMissing
 from ..snapshots.policy import Policy, is_stale, seq_number
 from ..snapshots.store import Snapshot, SnapshotStore
+from .context import SyncContext, endpoint, record_activity
 from .encoding import wants_gzip
-from .sync import SyncContext, _record, couch_error, endpoint
+from .errors import couch_error
 
 log = structlog.get_logger(__name__)
 
@@ -133,7 +134,7 @@ async def snapshot(request: Request, ctx: SyncContext) -> Response:
         first, last = wanted
         headers["Content-Range"] = f"bytes {first}-{last}/{total}"
     headers["Content-Length"] = str(last - first + 1)
-    _record(ctx, request, "pull")
+    record_activity(ctx, request, "pull")
     if resp is None:  # HEAD
         return Response(status_code=status, headers=headers)
     return StreamingResponse(_body(resp, gzipped, first, last), status, headers)

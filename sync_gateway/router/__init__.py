@@ -7,7 +7,11 @@
 - :mod:`.discovery` — how writes to rep databases are found (``_db_updates``, per-db feeds);
 - :mod:`.leases` — which worker owns which users and the fan-out (leases in fs_ops);
 - :mod:`.drains` — which rep databases to drain and when (reports, the safety-net sweep);
-- :mod:`.worker` — :class:`Router`, the background worker (``run``, ``run_once``, ``stop``).
+- :mod:`.fanout`, :mod:`.fanin`, :mod:`.reconcile` — the router's three jobs: shared changes
+  to the users, the users' writes back, a user's database made to match the index;
+- :mod:`.state` — what the router remembers, one object per database; :mod:`.context` — what
+  the jobs share; :mod:`.emitter` — the events it sends; :mod:`.settle` — a push let settle;
+- :mod:`.worker` — :class:`Router`, the coordinator (``run``, ``run_once``, ``stop``).
 
 Run it alone with ``python -m sync_gateway.router [--once]``.
 """

@@ -17,7 +17,8 @@ Fan-out (shared database -> the databases of field users), for the *winning* rev
 Territories and price lists reach a user only through the territories that list them in
 ``rep_ids``; a visit makes its account and contacts reachable, not the account's territory.
 
-Fan-in (a user's database -> a shared database) accepts only what that user owns:
+Fan-in (a user's database -> a shared database) accepts only what that user owns (the owner
+fields and the types a device may delete are ``mobile_schema.roles``' table, read from there):
 
     order        -> fs_orders   when ``rep_id`` is the user
     visit        -> fs_field    when ``assignee_id`` is the user
@@ -37,7 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
 
-from mobile_schema import doc_type_of
+from mobile_schema import DEVICE_DELETABLE_TYPES, OWNER_FIELD, doc_type_of
 
 SharedDb = Literal["master", "orders", "field"]
 
@@ -54,12 +55,11 @@ HOME_DB: Final[Mapping[str, SharedDb]] = {
     "work_order": "field",
 }
 
-# The types a device may write and the router carries back, with the field naming the owner.
+# The types a device may write and the router carries back, with the field naming the owner:
+# mobile_schema's ownership table, for the types that have a shared home (a notification is
+# marked read in the rep database only).
 FAN_IN_OWNER_FIELD: Final[Mapping[str, str]] = {
-    "order": "rep_id",
-    "visit": "assignee_id",
-    "work_order": "assignee_id",
-    "visit_note": "author_id",
+    kind: owner for kind, owner in OWNER_FIELD.items() if kind in HOME_DB
 }
 
 # What the assignment index keeps of each type: the fields the rules read.
@@ -176,7 +176,7 @@ def fan_out_targets(doc: Mapping[str, Any], view: AssignmentView) -> Targets:
         users = frozenset({owner}) if isinstance(owner, str) else frozenset()
     elif kind == "visit_note":
         found = set()
-        author = doc.get("author_id")
+        author = doc.get(OWNER_FIELD["visit_note"])
         if isinstance(author, str):
             found.add(author)
         visit = doc.get("visit_id")
@@ -205,4 +205,4 @@ def fan_in_target(doc: Mapping[str, Any], user_id: str) -> SharedDb | None:
 
 def device_may_delete(kind: str | None) -> bool:
     """Whether a deletion written on a device may travel back (drafts and own notes only)."""
-    return kind in ("order", "visit_note")
+    return kind in DEVICE_DELETABLE_TYPES

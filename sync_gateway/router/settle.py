@@ -64,6 +64,10 @@ class PushSettle:
             push.in_flight -= 1
             push.last = self._now()
 
+    def forget(self, db: str) -> None:
+        """``db`` is gone: nothing of its pushes is kept."""
+        self._pushes.pop(db, None)
+
     def pending(self, db: str) -> bool:
         """Whether :meth:`settle` would wait now (a poller can look again later instead)."""
         push = self._pushes.get(db)

@@ -12,7 +12,7 @@ from polling import wait_until
 from support.orders_world import order, orders_world
 from support.world import World
 
-from field_api.services.orders import Transition, decide
+from field_api.services.order_lifecycle import Transition, decide
 from mobile_schema import ORDER_STATUSES, sample_order_line, validate_document
 
 NOW = "2024-05-02T10:00:00.000Z"

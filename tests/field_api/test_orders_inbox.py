@@ -12,7 +12,7 @@ from support.orders_world import order, orders_world
 from support.world import World
 
 from field_api.problems import BadInput
-from field_api.services.orders import decode_cursor, encode_cursor
+from field_api.services.order_cursor import decode_cursor, encode_cursor
 from mobile_schema import sample, sample_order_line, sample_order_v1
 
 

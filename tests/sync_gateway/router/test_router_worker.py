@@ -173,17 +173,17 @@ async def test_its_own_copies_are_not_read_back_but_a_device_edit_on_top_is(
     await put_rev(couch, seeded.orders, sample("order", status="submitted"), "1-" + "f" * 32)
     await router.run_once()
     copied = await couch.get(alice, "order:o-1")
-    assert router._copied.get(alice, {}) == {}  # read back and forgotten
+    assert router.state.reps["alice"].copied == {}  # read back and forgotten
     # the next copy, not yet read back when the device edits on top of it
     confirmed = await couch.get(seeded.orders, "order:o-1")
     new_rev = (await couch.put(seeded.orders, {**confirmed, "status": "confirmed"}))["rev"]
     await router.run_once()
     assert (await couch.get(alice, "order:o-1"))["_rev"] == new_rev
     seq_orders = (await couch.db_info(seeded.orders))["update_seq"]
-    router._copied.setdefault(alice, {})["order:o-1"] = new_rev
+    router.state.reps["alice"].copied["order:o-1"] = new_rev
     await router.run_once()  # nothing new but the echo: nothing written to fs_orders
     assert (await couch.db_info(seeded.orders))["update_seq"] == seq_orders
-    router._copied.setdefault(alice, {})["order:o-1"] = new_rev
+    router.state.reps["alice"].copied["order:o-1"] = new_rev
     mine = await couch.get(alice, "order:o-1")
     edited = (await couch.put(alice, {**mine, "note": "add 2 more"}))["rev"]
     await router.run_once()
@@ -202,7 +202,7 @@ async def test_a_restart_resumes_from_its_checkpoints_and_writes_nothing(
     again = Router(couch, seeded, page_size=50)
     await again.run_once()
     assert await update_seqs(couch, names) == before
-    assert again._seqs[seeded.master] == router._seqs[seeded.master]
+    assert again.state.shared[seeded.master].seq == router.state.shared[seeded.master].seq
 
 
 async def test_a_router_killed_mid_fan_out_finishes_after_a_restart(
