@@ -7,11 +7,12 @@ A drain of one rep database (``rep_page_size`` rows of its feed at a time, from 
    next batch;
 2. skip the rows that are only the router's own copy of a revision (``RepDb.copied``) and the
    types that never travel back (notifications, master data);
-3. per batch of ``page_size`` documents, batches side by side: ``_revs_diff`` and ``_all_docs``
-   of the target at once (what it lacks; the owner at home), ``_bulk_get`` from the rep
-   database, the push records in one ``_bulk_docs`` (provenance.py: the rep database's owner
-   pushed it), the copy. Each carried revision is remembered in the target's echo memo, so the
-   fan-out skips the pusher's own database for it (it has that revision);
+3. per batch of ``page_size`` documents, batches side by side: ``_all_docs`` of the target
+   (the owner at home), ``_revs_diff`` only for the documents home has (what it lacks; one it
+   never saw lacks everything), ``_bulk_get`` from the rep database, the push records in one
+   ``_bulk_docs`` (provenance.py: the rep database's owner pushed it), the copy. Each carried
+   revision is remembered in the target's echo memo, so the fan-out skips the pusher's own
+   database for it (it has that revision);
 4. checkpoint the page; a page with nothing to carry is checkpointed at most every
    ``ECHO_CHECKPOINT_S`` (after a restart those rows are read again and found in place).
 
@@ -131,12 +132,11 @@ class FanIn:
         """Carry one batch of the user's revisions into ``target`` (see :func:`fan_in_refusal`)."""
         ctx = self.ctx
         with stage("fan_in"):
-            # what the target lacks, and the shared truth (the owner of each document at
-            # home), read at once: one _revs_diff and one _all_docs per batch
-            missing, home = await asyncio.gather(
-                ctx.copier.missing(target, revs),
-                ctx.copier.states(target, revs, include_docs=True),
-            )
+            # the shared truth (the owner of each document at home), then what the target
+            # lacks: known from it for documents home never saw (a new order costs no
+            # _revs_diff), asked with _revs_diff for the others
+            home = await ctx.copier.states(target, revs, include_docs=True)
+            missing = await ctx.copier.missing_given(target, revs, home)
             if not missing:
                 return
             docs = await ctx.copier.fetch(db, missing, {})

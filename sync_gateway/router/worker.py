@@ -324,11 +324,20 @@ class Router:
     async def _adopt(self, user_id: str) -> None:
         """A user of a bucket just taken: resume their database from its checkpoint."""
         rep = self.state.rep(user_id)
-        if rep is None:
+        while rep is not None and self.ownership.owns(user_id):
+            try:
+                async with rep.drain_lock:
+                    if not rep.loaded:
+                        rep.resume(await self.checkpoints.load(rep.db))
+                break
+            except CouchError as exc:
+                # a takeover comes when the store is busiest: give up and this user's
+                # database is neither followed nor drained until the slow sweep finds it
+                log.warning("router_adopt_retry", user_id=user_id, error=str(exc))
+                await asyncio.sleep(self.retry_s)
+                rep = self.state.rep(user_id)
+        else:
             return
-        async with rep.drain_lock:
-            if not rep.loaded:
-                rep.resume(await self.checkpoints.load(rep.db))
         self._ensure_watch(user_id)
         self.drains.mark(user_id)
 
