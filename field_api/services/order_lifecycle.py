@@ -25,7 +25,7 @@ from mobile_schema import (
     utc_now,
     validate_document,
 )
-from sync_gateway.couch import CouchClient, CouchConflict, CouchNotFound
+from sync_gateway.couch import CouchClient, CouchConflictExhausted, update_with_retry
 from sync_gateway.databases import Databases
 
 from ..problems import BadInput, Conflicting, NotFound
@@ -152,12 +152,10 @@ async def apply_decision(
 ) -> tuple[Doc, bool]:
     """Decide and write; (the order as it now is, True when a new revision was written)."""
     doc_id = order_ref(order_id)
-    for _ in range(WRITE_ATTEMPTS):
-        try:
-            current = await couch.get(dbs.orders, doc_id)
-        except CouchNotFound as exc:
-            raise NotFound(f"there is no order {order_id!r}") from exc
-        if current.get("type") != "order":
+
+    def change(current: Doc | None) -> Doc | None:
+        """The decided order on top of ``current`` (None: nothing to write); raises to refuse."""
+        if current is None or current.get("type") != "order":
             raise NotFound(f"there is no order {order_id!r}")
         try:
             body = upgrade_document(current) if current.get("schema_version") == 1 else current
@@ -169,18 +167,24 @@ async def apply_decision(
         except ValueError as exc:
             raise BadInput(str(exc)) from exc
         if new is None:
-            return public_order(current), False
+            return None
         new["_rev"] = current["_rev"]
         try:
             validate_document(new)
         except SchemaError as exc:
             raise Conflicting(f"the stored order cannot be {action}ed as it is: {exc}") from exc
-        try:
-            result = await couch.put(dbs.orders, new)
-        except CouchConflict:
-            continue  # someone wrote it meanwhile: read the new winner and decide again
-        new["_rev"] = result["rev"]
-        return new, True
-    raise Conflicting(
-        f"the order changed {WRITE_ATTEMPTS} times while deciding; try again in a moment"
-    )
+        return new
+
+    try:
+        # someone writing the order meanwhile: read the new winner and decide again
+        updated = await update_with_retry(
+            couch, dbs.orders, doc_id, change, attempts=WRITE_ATTEMPTS
+        )
+    except CouchConflictExhausted as exc:
+        raise Conflicting(
+            f"the order changed {WRITE_ATTEMPTS} times while deciding; try again in a moment"
+        ) from exc
+    assert updated.doc is not None  # change() refuses a missing order
+    if not updated.written:
+        return public_order(updated.doc), False
+    return updated.doc, True
