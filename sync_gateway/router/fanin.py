@@ -8,8 +8,9 @@ A drain of one rep database (``rep_page_size`` rows of its feed at a time, from 
 2. skip the rows that are only the router's own copy of a revision (``RepDb.copied``) and the
    types that never travel back (notifications, master data);
 3. per batch of ``page_size`` documents, batches side by side: ``_all_docs`` of the target
-   (the owner at home), ``_revs_diff`` only for the documents home has (what it lacks; one it
-   never saw lacks everything), ``_bulk_get`` from the rep database, the push records in one
+   (the owner at home) and ``_bulk_get`` of the revisions from the rep database at once, then
+   ``_revs_diff`` only for the documents home has (what it lacks; one it never saw lacks
+   everything), the push records in one
    ``_bulk_docs`` (provenance.py: the rep database's owner pushed it), the copy. Each carried
    revision is remembered in the target's echo memo, so the fan-out skips the pusher's own
    database for it (it has that revision);
@@ -132,14 +133,19 @@ class FanIn:
         """Carry one batch of the user's revisions into ``target`` (see :func:`fan_in_refusal`)."""
         ctx = self.ctx
         with stage("fan_in"):
-            # the shared truth (the owner of each document at home), then what the target
-            # lacks: known from it for documents home never saw (a new order costs no
-            # _revs_diff), asked with _revs_diff for the others
-            home = await ctx.copier.states(target, revs, include_docs=True)
+            # at once: the shared truth (the owner of each document at home) and the pushed
+            # revisions themselves (usually all to be carried: reading them beside the truth
+            # saves a round trip; what the target turns out to have is dropped)
+            home, pushed = await asyncio.gather(
+                ctx.copier.states(target, revs, include_docs=True),
+                ctx.copier.fetch(db, revs, {}),
+            )
+            # what the target lacks: known from the truth for documents home never saw (a new
+            # order costs no _revs_diff), asked with _revs_diff for the others
             missing = await ctx.copier.missing_given(target, revs, home)
-            if not missing:
+            docs = [d for d in pushed if d["_rev"] in missing.get(d["_id"], ())]
+            if not docs:
                 return
-            docs = await ctx.copier.fetch(db, missing, {})
             accepted = []
             for doc in docs:
                 refusal = fan_in_refusal(doc, user_id, target, home.get(doc["_id"]), ctx.home)
