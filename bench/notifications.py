@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 
 import firebase_admin  # type: ignore[import-untyped]
 from firebase_admin import credentials
+from sync_gateway.config import REPO_ROOT
 
 from field_api.logging import configure
 from mobile_schema import utc_now
@@ -47,7 +48,6 @@ from notifications.sender import FcmSender, LogSender, Sender
 from notifications.tokens import CouchTokenSource
 from sync_gateway.couch import CouchClient, chunked
 from sync_gateway.databases import Databases
-from sync_gateway.settings import REPO_ROOT
 
 sys.path.append(str(REPO_ROOT / "tests" / "notifications"))
 from fake_fcm import FakeFcm  # the tests' fake, not a copy

@@ -26,7 +26,6 @@ plain images (:func:`attachment_headers`).
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
@@ -42,8 +41,9 @@ from .. import metrics
 from ..auth.devices import DEVICE_ID_RE, DEVICE_ID_RULE
 from ..couch import CouchHTTPError, CouchUnavailable, db_path, doc_path
 from ..couch.client import RawResponse, segment
-from ..feeds import FeedRequest, FeedRequestError, Feeds
-from ..runtime import Runtime
+from ..feeds import FeedRequest, FeedRequestError
+from ..gateway import Gateway
+from ..gateway import of as gateway_of
 from ..work import stage
 from ..writes import REV_RE, merge_results, screen
 from .cookies import CookieRefused, credentials
@@ -156,10 +156,11 @@ Handler = Callable[[Request, "SyncContext"], Awaitable[Response]]
 class SyncContext:
     """One authenticated request on the user's own database."""
 
-    def __init__(self, runtime: Runtime, db: str, user_id: str, role: str, device_id: str) -> None:
-        self.runtime = runtime
+    def __init__(self, gateway: Gateway, db: str, user_id: str, role: str, device_id: str) -> None:
+        self.gateway = gateway
+        self.runtime = runtime = gateway.runtime
         self.couch = runtime.couch
-        self.settings = runtime.settings
+        self.settings = runtime.config
         self.db = db
         self.user_id = user_id
         self.role = role
@@ -208,10 +209,11 @@ async def _authorize(request: Request, needs_db: bool) -> SyncContext:
     from ..auth.errors import AuthenticationFailed
     from ..auth.throttle import SignInThrottled
 
-    runtime: Runtime = request.app.state.runtime
+    gateway = gateway_of(request)
+    runtime = gateway.runtime
     if runtime.embedded is not None and not runtime.embedded.available:
         raise GatewayError(503, "service_unavailable", "the database is restarting; retry shortly")
-    authenticator: Any = runtime.extras["authenticator"]
+    authenticator = gateway.auth.authenticator
     try:
         principal = await authenticator.authenticate(
             credentials(request), client=request.client.host if request.client else None
@@ -239,13 +241,13 @@ async def _authorize(request: Request, needs_db: bool) -> SyncContext:
     if not DEVICE_ID_RE.match(device):
         # the rule of POST /api/v1/me/devices: no markup, no unbounded text in device records
         raise GatewayError(400, "bad_request", f"X-Device-Id is not valid: {DEVICE_ID_RULE}")
-    return SyncContext(runtime, db, principal.user_id, principal.role, device)
+    return SyncContext(gateway, db, principal.user_id, principal.role, device)
 
 
 def _record(ctx: SyncContext, request: Request, kind: str) -> None:
-    recorder: Any = ctx.runtime.extras.get("activity")
-    if recorder is not None:
-        recorder.record(ctx.user_id, ctx.device_id, kind, request.headers.get("user-agent", ""))
+    ctx.gateway.activity.record(
+        ctx.user_id, ctx.device_id, kind, request.headers.get("user-agent", "")
+    )
 
 
 def _shape_latest(ctx: SyncContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -253,7 +255,7 @@ def _shape_latest(ctx: SyncContext, params: dict[str, Any]) -> dict[str, Any]:
     request from any device would take the database down). There the gateway drops ``latest``:
     the replicator then stores the revision it asked for and the next changes pass brings the
     newer leaf, so devices still converge. CouchDB gets ``latest`` as asked."""
-    if ctx.runtime.extras.get("backend_crashes_on_latest"):
+    if ctx.gateway.backend_crashes_on_latest:
         params.pop("latest", None)
     return params
 
@@ -261,19 +263,13 @@ def _shape_latest(ctx: SyncContext, params: dict[str, Any]) -> dict[str, Any]:
 def _pushing(ctx: SyncContext) -> None:
     """A device is in the middle of a push (its ``_revs_diff``, its checkpoint): the router
     lets the push settle before carrying it in (router/settle.py)."""
-    router: Any = ctx.runtime.extras.get("router")
-    if router is not None:
-        router.settle.mark(ctx.db)
+    ctx.gateway.router.push_request_ended(ctx.db)
 
 
 def _written(ctx: SyncContext) -> None:
     """Wake this user's other devices' live feeds and the router now, not at their next round."""
-    hub: Any = ctx.runtime.extras.get("hub")
-    if hub is not None:
-        hub.notify(ctx.db)
-    router: Any = ctx.runtime.extras.get("router")
-    if router is not None:
-        router.notify_rep_changed(ctx.user_id)
+    ctx.gateway.live.notify(ctx.db)
+    ctx.gateway.router.notify_rep_changed(ctx.user_id)
 
 
 # -- server and database -------------------------------------------------------------------
@@ -286,7 +282,7 @@ async def server_root(request: Request) -> Response:
         request,
         {
             "couchdb": "Welcome",
-            **await server_uuid(request.app.state.runtime),
+            **await server_uuid(gateway_of(request)),
             "version": "3.3.3",
             "vendor": {"name": "fieldsync sync gateway"},
             "features": ["access-ready"],
@@ -340,7 +336,7 @@ async def changes(request: Request, ctx: SyncContext) -> Response:
             if not isinstance(body, dict):
                 raise GatewayError(400, "bad_request", "the body must be a JSON object")
     req = FeedRequest.parse(request.query_params, body)
-    feeds = Feeds(ctx.couch, ctx.runtime.extras["hub"])  # type: ignore[arg-type]
+    feeds = ctx.gateway.feeds
     _record(ctx, request, "pull")
     if req.feed in ("continuous", "eventsource"):
         await ctx.couch.db_info(ctx.db)  # fail now with a status, not inside the stream
@@ -542,8 +538,7 @@ async def bulk_docs(request: Request, ctx: SyncContext) -> Response:
     new_edits = body.get("new_edits", True)
     if not isinstance(new_edits, bool):
         raise GatewayError(400, "bad_request", "new_edits must be true or false")
-    router: Any = ctx.runtime.extras.get("router")
-    with router.settle.pushing(ctx.db) if router is not None else contextlib.nullcontext():
+    with ctx.gateway.router.pushing(ctx.db):
         screened = await screen(
             ctx.couch,
             ctx.runtime.dbs,
