@@ -169,9 +169,12 @@ class Settings(BaseSettings):
 
     def gateway(self) -> GatewayConfig:
         """The sync gateway's config (its field names are ours)."""
-        derived = {"public_base": self.public_base(), "cors_origins": tuple(self.cors_origins)}
+        derived: dict[str, Any] = {
+            "public_base": self.public_base(),
+            "cors_origins": tuple(self.cors_origins),
+        }
         same = {n: getattr(self, n) for n in GatewayConfig.model_fields if n not in derived}
-        return GatewayConfig(**derived, **same)
+        return GatewayConfig.model_validate({**same, **derived})
 
     def notifier(self) -> NotifierConfig:
         return NotifierConfig(
