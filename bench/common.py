@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from sync_gateway.config import REPO_ROOT
 
+from sync_gateway.config import REPO_ROOT
 from sync_gateway.couch import CouchClient
 from sync_gateway.couch.embedded import EmbeddedCouch, free_port
 

@@ -37,7 +37,6 @@ from datetime import UTC, datetime
 
 import firebase_admin  # type: ignore[import-untyped]
 from firebase_admin import credentials
-from sync_gateway.config import REPO_ROOT
 
 from field_api.logging import configure
 from mobile_schema import utc_now
@@ -46,6 +45,7 @@ from notifications.events import Event, EventKind
 from notifications.outbox import Outbox
 from notifications.sender import FcmSender, LogSender, Sender
 from notifications.tokens import CouchTokenSource
+from sync_gateway.config import REPO_ROOT
 from sync_gateway.couch import CouchClient, chunked
 from sync_gateway.databases import Databases
 
