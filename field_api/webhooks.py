@@ -68,10 +68,14 @@ import structlog
 
 from mobile_schema import format_timestamp, parse_timestamp, utc_now, utc_now_datetime
 from notifications.retry import RetryPolicy
-from sync_gateway.couch import CouchClient, CouchConflict, CouchError
+from sync_gateway.couch import (
+    CheckpointStore,
+    CouchClient,
+    CouchConflict,
+    CouchError,
+    ensure_design,
+)
 from sync_gateway.databases import Databases
-
-from .services.designs import ensure_design, query_view
 
 log = structlog.get_logger(__name__)
 
@@ -83,18 +87,11 @@ CHECKPOINT: Final = "webhook-checkpoint"
 DESIGN_ID: Final = "_design/fs_webhooks"
 STATUSES: Final = ("pending", "delivered", "dead")
 _REV = re.compile(r"^[1-9][0-9]*-[0-9A-Za-z]+$")
-DESIGN: Final[dict[str, Any]] = {
-    "language": "javascript",
-    "views": {
-        "by_status": {
-            "map": "function (doc) { if (doc.type === 'webhook_delivery') { emit([doc.status, "
-            "doc.status === 'pending' ? doc.next_attempt_at : doc.updated_at], null); } }"
-        },
-        "by_time": {
-            "map": "function (doc) { if (doc.type === 'webhook_delivery') "
-            "{ emit(doc.updated_at, null); } }"
-        },
-    },
+VIEWS: Final[dict[str, str]] = {
+    "by_status": "function (doc) { if (doc.type === 'webhook_delivery') { emit([doc.status, "
+    "doc.status === 'pending' ? doc.next_attempt_at : doc.updated_at], null); } }",
+    "by_time": "function (doc) { if (doc.type === 'webhook_delivery') "
+    "{ emit(doc.updated_at, null); } }",
 }
 RETRY_STATUSES: Final = frozenset({408, 429})
 
@@ -201,6 +198,7 @@ class WebhookWorker:
         self._rand = random.Random()
         self._stopping = asyncio.Event()
         self._ready = False
+        self._checkpoints = CheckpointStore(couch, dbs.ops)
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -224,12 +222,11 @@ class WebhookWorker:
 
     async def _ensure_ready(self) -> None:
         if not self._ready:
-            await ensure_design(self.couch, self.dbs.ops, DESIGN_ID, DESIGN)
+            await ensure_design(self.couch, self.dbs.ops, DESIGN_ID, VIEWS)
             self._ready = True
 
     async def _seconds_until_due(self) -> float:
-        rows = await query_view(
-            self.couch,
+        rows = await self.couch.view(
             self.dbs.ops,
             DESIGN_ID,
             "by_status",
@@ -265,20 +262,10 @@ class WebhookWorker:
     # -- step 1 and 2: the feed into the log ---------------------------------------------------
 
     async def _checkpoint(self) -> Any:
-        doc = await self.couch.get_local(self.dbs.ops, CHECKPOINT)
-        return doc.get("seq", 0) if doc else 0
+        return await self._checkpoints.load(CHECKPOINT)
 
     async def _save_checkpoint(self, seq: Any) -> None:
-        for _ in range(3):
-            current = await self.couch.get_local(self.dbs.ops, CHECKPOINT)
-            body: Doc = {"seq": seq, "updated_at": utc_now()}
-            if current is not None:
-                body["_rev"] = current["_rev"]
-            try:
-                await self.couch.put_local(self.dbs.ops, CHECKPOINT, body)
-                return
-            except CouchConflict:
-                continue
+        await self._checkpoints.save(CHECKPOINT, seq)
 
     async def enqueue_new(self) -> int:
         """Log a pending delivery for each new submitted order; the number logged."""
@@ -325,8 +312,7 @@ class WebhookWorker:
         """Attempt every pending delivery whose time has come; the number attempted."""
         attempted = 0
         while not self._stopping.is_set():
-            rows = await query_view(
-                self.couch,
+            rows = await self.couch.view(
                 self.dbs.ops,
                 DESIGN_ID,
                 "by_status",
@@ -411,14 +397,13 @@ async def list_deliveries(
     couch: CouchClient, dbs: Databases, *, status: str | None = None, limit: int = 100
 ) -> list[Doc]:
     """Log entries, newest first (pending ones by next attempt, latest first)."""
-    await ensure_design(couch, dbs.ops, DESIGN_ID, DESIGN)
+    await ensure_design(couch, dbs.ops, DESIGN_ID, VIEWS)
     if status is None:
-        rows = await query_view(
-            couch, dbs.ops, DESIGN_ID, "by_time", descending=True, include_docs=True, limit=limit
+        rows = await couch.view(
+            dbs.ops, DESIGN_ID, "by_time", descending=True, include_docs=True, limit=limit
         )
     else:
-        rows = await query_view(
-            couch,
+        rows = await couch.view(
             dbs.ops,
             DESIGN_ID,
             "by_status",

@@ -130,7 +130,7 @@ async def start_workers(
         stops.append(_start_router(router))
         resolver = build_resolver(rt, conflicts, notifier)
         stops.append(_start_task("resolver", resolver.run, resolver.stop, stop_first=True))
-        snapshots = _snapshot_builder(rt)
+        snapshots = _snapshot_builder(rt, router)
         stops.append(_start_task("snapshots", snapshots.run, snapshots.stop, stop_first=True))
         webhooks = _webhook_worker(settings, rt)
         if webhooks is not None:
@@ -181,15 +181,19 @@ def _start_task(
     return stop_task
 
 
-def _snapshot_builder(rt: Runtime) -> SnapshotBuilder:
-    """First-sync snapshots (sync_gateway/snapshots), kept fresh in the background."""
+def _snapshot_builder(rt: Runtime, router: Router) -> SnapshotBuilder:
+    """First-sync snapshots (sync_gateway/snapshots), kept fresh in the background: for the
+    users this worker's router owns, looked at when the router's discovery sees them written."""
     c = rt.config
-    return SnapshotBuilder(
+    builder = SnapshotBuilder(
         rt.couch,
         rt.dbs,
         Policy(c.snapshot_min_docs, c.snapshot_rebuild_changes, c.snapshot_max_age_s),
         check_s=c.snapshot_check_s,
+        owns=router.ownership.owns,
     )
+    router.write_listeners.append(builder.changed)
+    return builder
 
 
 def _webhook_worker(settings: Settings, rt: Runtime) -> WebhookWorker | None:

@@ -2,20 +2,34 @@
 
 ``notifications`` imports nothing from ``sync_gateway``: the composition root passes in the
 shared client (``sync_gateway.couch.CouchClient`` satisfies :class:`DocStore` as it is). Bodies are
-CouchDB's JSON documents as plain dicts.
+CouchDB's JSON documents as plain dicts. Views, design documents and read-modify-write come from
+the store too (the client's ``view``, ``ensure_design``, ``update_with_retry``: the one
+implementation, ``sync_gateway/couch/blocks.py``), so none of them is written again here.
 
 Errors are recognised by shape, not by class: the client's HTTP errors carry ``status`` (404 not
-found, 409 conflict); anything without a status is a transport failure the caller lets propagate.
+found, 409 conflict, also when ``update_with_retry`` ran out of attempts); anything without a
+status is a transport failure the caller lets propagate.
 ``_bulk_docs`` answers per document; a row ``{"id", "error": "conflict"}`` means someone else
 wrote that document first.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
-from urllib.parse import quote, urlencode
+
+Doc = dict[str, Any]
+Mutate = Callable[[Doc | None], Doc | Awaitable[Doc | None] | None]
+
+
+class Updated(Protocol):
+    """What ``update_with_retry`` answers: the document as stored, and whether it was written."""
+
+    @property
+    def doc(self) -> Doc | None: ...
+
+    @property
+    def written(self) -> bool: ...
 
 
 class DocStore(Protocol):
@@ -43,6 +57,23 @@ class DocStore(Protocol):
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Any: ...
+
+    async def view(
+        self, db: str, ddoc_id: str, name: str, *, keys: Sequence[Any] | None = None, **params: Any
+    ) -> list[dict[str, Any]]: ...
+
+    async def ensure_design(
+        self,
+        db: str,
+        ddoc_id: str,
+        views: Mapping[str, str | Mapping[str, str]],
+        *,
+        version: int | None = None,
+    ) -> bool: ...
+
+    async def update_with_retry(
+        self, db: str, doc_id: str, mutate: Mutate, *, attempts: int = ...
+    ) -> Updated: ...
 
 
 # The highest character CouchDB's collation puts after every id we use, for prefix ranges.
@@ -100,27 +131,11 @@ async def docs_with_prefix(
 async def view(
     store: DocStore, db: str, ddoc: str, name: str, **params: Any
 ) -> list[dict[str, Any]]:
-    """The rows of a view query; every parameter value is sent as JSON (CouchDB's convention)."""
-    query = urlencode({k: json.dumps(v) for k, v in params.items() if v is not None})
-    answer = await store.request(
-        "GET", f"/{quote(db, safe='')}/_design/{ddoc}/_view/{name}?{query}"
-    )
-    rows: list[dict[str, Any]] = answer.get("rows", [])
-    return rows
+    """The rows of ``_design/<ddoc>/_view/<name>``; parameters as CouchDB takes them."""
+    return await store.view(db, f"_design/{ddoc}", name, **params)
 
 
 async def ensure_design(store: DocStore, db: str, ddoc_id: str, views: Mapping[str, str]) -> None:
-    """Create or update a design document holding ``views`` (name -> JS map function)."""
-    wanted = {name: {"map": source} for name, source in views.items()}
-    current = await get_or_none(store, db, ddoc_id)
-    if current is not None and current.get("views") == wanted:
-        return
-    doc: dict[str, Any] = {"_id": ddoc_id, "language": "javascript", "views": wanted}
-    if current is not None:
-        doc["_rev"] = current["_rev"]
-    try:
-        await store.put(db, doc)
-    except Exception as exc:
-        # Another process installed it at the same moment; both wrote the same views.
-        if not is_conflict(exc):
-            raise
+    """Create or update a design document holding ``views`` (name -> JS map function); safe
+    when several processes start at once."""
+    await store.ensure_design(db, ddoc_id, views)

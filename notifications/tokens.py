@@ -8,18 +8,21 @@ gateway's activity recorder)::
 
 Removing a token sets ``fcm_token`` to null (with ``fcm_token_removed_at`` and the reason) only
 if the document still holds that token, so a device that re-registered a fresh token meanwhile
-keeps it; the write carries the ``_rev`` and is retried once on a 409.
+keeps it; the write carries the ``_rev`` and is retried once on a 409 (the store's
+``update_with_retry``), then given up: the token is reported dead again on its next send.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from mobile_schema import format_timestamp
 
-from .store import DocStore, docs_with_prefix, get_or_none, is_conflict
+from .store import DocStore, docs_with_prefix, is_conflict
+
+REMOVE_ATTEMPTS = 2
 
 
 @dataclass(frozen=True)
@@ -55,19 +58,25 @@ class CouchTokenSource:
 
     async def remove(self, device: DeviceToken, reason: str, now: datetime) -> bool:
         """Clear the token from its device document; False when it no longer held it."""
-        for _ in range(2):
-            doc = await get_or_none(self.store, self.ops_db, device.device_doc_id)
+
+        def clear(doc: dict[str, Any] | None) -> dict[str, Any] | None:
             if doc is None or doc.get("fcm_token") != device.token:
-                return False
+                return None
             doc.update(
                 fcm_token=None,
                 fcm_token_removed_at=format_timestamp(now),
                 fcm_token_removed_reason=reason,
             )
-            try:
-                await self.store.put(self.ops_db, doc)
-                return True
-            except Exception as exc:
-                if not is_conflict(exc):
-                    raise
-        return False
+            return doc
+
+        try:
+            updated = await self.store.update_with_retry(
+                self.ops_db, device.device_doc_id, clear, attempts=REMOVE_ATTEMPTS
+            )
+        except Exception as exc:
+            if not is_conflict(exc):
+                raise
+            # best effort on purpose: the device keeps writing its document, and a dead token
+            # left in it is reported dead again on its next send and removed then
+            return False
+        return updated.written

@@ -30,9 +30,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from mobile_schema import utc_now
-
 from .couch import CouchClient, CouchConflict, CouchNotFound, doc_path
+from .couch.blocks import CheckpointStore, ensure_design
 from .couch.errors import error_for_status
 from .databases import Databases
 from .provenance import push_id, pushers
@@ -62,7 +61,9 @@ class CouchConflictStore:
     def __init__(self, couch: CouchClient, dbs: Databases) -> None:
         self.couch = couch
         self.dbs = dbs
-        self._checkpoint_revs: dict[str, str] = {}
+        self._checkpoints = CheckpointStore(
+            couch, dbs.ops, prefix=CHECKPOINT_PREFIX, name_field="db"
+        )
         self._design_ready = False
         self._design_lock = asyncio.Lock()
 
@@ -146,33 +147,11 @@ class CouchConflictStore:
         return page.results, page.last_seq
 
     async def load_checkpoint(self, db: str) -> Any:
-        doc = await self.couch.get_local(self.dbs.ops, CHECKPOINT_PREFIX + db)
-        if doc is None:
-            self._checkpoint_revs.pop(db, None)
-            return 0
-        self._checkpoint_revs[db] = doc["_rev"]
-        return doc.get("seq", 0)
+        return await self._checkpoints.load(db)
 
     async def save_checkpoint(self, db: str, seq: Any) -> None:
-        body: dict[str, Any] = {"db": db, "seq": seq, "updated_at": utc_now()}
-        for _ in range(5):
-            if db in self._checkpoint_revs:
-                body["_rev"] = self._checkpoint_revs[db]
-            else:
-                body.pop("_rev", None)
-            try:
-                result = await self.couch.put_local(self.dbs.ops, CHECKPOINT_PREFIX + db, body)
-            except CouchConflict:
-                # another resolver moved it: take its revision and write ours over it
-                current = await self.couch.get_local(self.dbs.ops, CHECKPOINT_PREFIX + db)
-                if current is None:
-                    self._checkpoint_revs.pop(db, None)
-                else:
-                    self._checkpoint_revs[db] = current["_rev"]
-                continue
-            self._checkpoint_revs[db] = result["rev"]
-            return
-        raise CouchConflict(409, "conflict", f"resolver checkpoint of {db} keeps changing")
+        # a 409 (another resolver moved it) writes ours over it: see couch/blocks.py
+        await self._checkpoints.save(db, seq)
 
     async def put_record(self, record: Mapping[str, Any]) -> bool:
         # who pushed each leaf, from the router's push records (provenance.py): the server's
@@ -204,23 +183,11 @@ class CouchConflictStore:
         if self._design_ready:
             return
         async with self._design_lock:
-            if self._design_ready:
-                return
-            current = await self.couch.get_or_none(self.dbs.ops, DESIGN_ID)
-            if current is None or current.get("version") != DESIGN_VERSION:
-                doc: dict[str, Any] = {
-                    "_id": DESIGN_ID,
-                    "version": DESIGN_VERSION,
-                    "language": "javascript",
-                    "views": {name: {"map": fn} for name, fn in _VIEWS.items()},
-                }
-                if current is not None:
-                    doc["_rev"] = current["_rev"]
-                try:
-                    await self.couch.put(self.dbs.ops, doc)
-                except CouchConflict:
-                    pass  # written by another process at the same moment
-            self._design_ready = True
+            if not self._design_ready:
+                await ensure_design(
+                    self.couch, self.dbs.ops, DESIGN_ID, _VIEWS, version=DESIGN_VERSION
+                )
+                self._design_ready = True
 
     async def list_records(
         self,
@@ -253,10 +220,7 @@ class CouchConflictStore:
                 "limit": batch,
                 "skip": skip,
             }
-            result = await self.couch.request(
-                "GET", f"{doc_path(self.dbs.ops, DESIGN_ID)}/_view/{view}", params=params
-            )
-            rows = result.get("rows", [])
+            rows = await self.couch.view(self.dbs.ops, DESIGN_ID, view, **params)
             for row in rows:
                 doc = row.get("doc")
                 if not isinstance(doc, dict):

@@ -4,14 +4,15 @@ PouchDB names a replication's checkpoint after ``uuid + database name`` (from ``
 so the checkpoint a primed device writes (``pouchdb-load``'s ``proxy`` option) is found by its
 next replication only when every gateway answers the same uuid. It is kept in ``fs_ops`` as
 ``server:identity``: the first process to start creates it, the others read it (a creation race
-ends in a 409 and a read of the winner's).
+ends in a 409 and a read of the winner's; a document without a uuid is replaced).
 """
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from .couch import CouchClient, CouchConflict
+from .couch import CouchClient, update_with_retry
 from .databases import Databases
 
 SERVER_DOC_ID = "server:identity"
@@ -19,15 +20,13 @@ SERVER_DOC_ID = "server:identity"
 
 async def server_uuid(couch: CouchClient, dbs: Databases) -> str:
     """Read the deployment's uuid, creating it on first use."""
-    for _ in range(3):
-        doc = await couch.get_or_none(dbs.ops, SERVER_DOC_ID)
+
+    def create(doc: dict[str, Any] | None) -> dict[str, Any] | None:
         if doc is not None and isinstance(doc.get("uuid"), str):
-            value: str = doc["uuid"]
-            return value
-        try:
-            await couch.put(
-                dbs.ops, {"_id": SERVER_DOC_ID, "type": "server_identity", "uuid": uuid.uuid4().hex}
-            )
-        except CouchConflict:
-            continue
-    raise RuntimeError("could not read or create the server uuid in fs_ops")
+            return None
+        return {"type": "server_identity", "uuid": uuid.uuid4().hex}
+
+    updated = await update_with_retry(couch, dbs.ops, SERVER_DOC_ID, create, attempts=3)
+    assert updated.doc is not None  # read or written
+    value: str = updated.doc["uuid"]
+    return value

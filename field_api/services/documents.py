@@ -4,7 +4,8 @@ Every write the API makes goes through :func:`update_docs`: read the current rev
 ``_all_docs?keys=...&include_docs=true``, let a pure ``change(doc_id, current)`` build each new
 body (``current`` is None for a missing or deleted document; returning None means "leave it"),
 write them with one ``_bulk_docs``, and redo only the documents CouchDB refused with a
-``conflict`` (someone wrote them in between), at most :data:`MAX_ATTEMPTS` times. The result
+``conflict`` (someone wrote them in between), at most :data:`MAX_ATTEMPTS` times
+(``sync_gateway.couch.update_many_with_retry``). The result
 has one row per id, in CouchDB's own per-document form::
 
     {"id": "account:a1", "ok": true, "rev": "3-ab.."}                 written
@@ -16,12 +17,13 @@ Every body written carries ``updated_at`` (now) and ``updated_by`` (the caller),
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 from mobile_schema import SchemaError, utc_now, validate_document
 from mobile_schema.ids import split_id
-from sync_gateway.couch import CouchClient
+from sync_gateway.couch import CouchClient, update_many_with_retry
+from sync_gateway.couch.blocks import read_docs as read_docs  # the services read through it
 
 from ..problems import BadInput
 
@@ -69,19 +71,6 @@ def same_content(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     }
 
 
-async def read_docs(couch: CouchClient, db: str, ids: Sequence[str]) -> dict[str, Doc | None]:
-    """The current winning body of each id (None when missing or deleted), in one request."""
-    if not ids:
-        return {}
-    result = await couch.all_docs(db, keys=list(ids), include_docs=True)
-    found: dict[str, Doc | None] = dict.fromkeys(ids)
-    for row in result["rows"]:
-        doc = row.get("doc")
-        if "error" not in row and isinstance(doc, dict) and not doc.get("_deleted"):
-            found[row["key"]] = doc
-    return found
-
-
 async def read_doc(couch: CouchClient, db: str, doc_id: str) -> Doc | None:
     return (await read_docs(couch, db, [doc_id]))[doc_id]
 
@@ -117,47 +106,15 @@ async def update_docs(
     couch: CouchClient, db: str, ids: Iterable[str], change: Change
 ) -> dict[str, Doc]:
     """Apply ``change`` to each id and write the results; see the module docstring."""
-    pending = list(dict.fromkeys(ids))
-    results: dict[str, Doc] = {}
-    for _ in range(MAX_ATTEMPTS):
-        if not pending:
-            break
-        current = await read_docs(couch, db, pending)
-        batch: list[Doc] = []
-        for doc_id in pending:
-            before = current[doc_id]
-            try:
-                after = change(doc_id, before)
-            except BadInput as exc:
-                results[doc_id] = {"id": doc_id, "error": "invalid", "reason": exc.detail}
-                continue
-            if after is None:
-                rev = before["_rev"] if before else None
-                results[doc_id] = {"id": doc_id, "ok": True, "rev": rev, "unchanged": True}
-                continue
-            after = {k: v for k, v in after.items() if k != "_rev"}
-            if before is not None:
-                after["_rev"] = before["_rev"]
-            batch.append(after)
-        pending = []
-        if not batch:
-            break
-        for row in await couch.bulk_docs(db, batch):
-            if row.get("error") == "conflict":
-                pending.append(row["id"])
-            elif "error" in row:
-                results[row["id"]] = {
-                    "id": row["id"],
-                    "error": str(row["error"]),
-                    "reason": str(row.get("reason", "")),
-                }
-            else:
-                results[row["id"]] = {"id": row["id"], "ok": True, "rev": row["rev"]}
-    for doc_id in pending:
-        results[doc_id] = {
-            "id": doc_id,
-            "error": "conflict",
-            "reason": f"changed by someone else {MAX_ATTEMPTS} times while being written; "
-            "send it again",
-        }
-    return results
+    invalid: dict[str, Doc] = {}
+
+    def checked_change(doc_id: str, before: Doc | None) -> Doc | None:
+        try:
+            after = change(doc_id, before)
+        except BadInput as exc:
+            invalid[doc_id] = {"id": doc_id, "error": "invalid", "reason": exc.detail}
+            return None
+        return after
+
+    results = await update_many_with_retry(couch, db, ids, checked_change, attempts=MAX_ATTEMPTS)
+    return {**results, **invalid}

@@ -44,12 +44,11 @@ from decimal import Decimal
 from typing import Any, Final, Literal
 
 from mobile_schema import format_money, line_amount, to_decimal
-from sync_gateway.couch import CouchClient
+from sync_gateway.couch import CouchClient, ensure_design
 from sync_gateway.couch.client import chunked
 from sync_gateway.databases import Databases
 
 from ..problems import BadInput
-from .designs import ensure_design, query_view
 from .documents import read_docs
 
 GroupBy = Literal["territory", "rep", "product", "day"]
@@ -74,38 +73,30 @@ _CENTS = (
     " if (!m) return;"
     " var cents = (parseInt(m[2], 10) * 100 + parseInt(m[3], 10)) * (m[1] ? -1 : 1);"
 )
-ORDERS_DESIGN: Final[dict[str, Any]] = {
-    "language": "javascript",
-    "views": {
-        "sales_by_rep": {
-            "map": _ORDER_HEAD + _CENTS + " emit([day, doc.currency, doc.rep_id], [cents, 1]); }",
-            "reduce": "_sum",
-        },
-        "sales_by_account": {
-            "map": _ORDER_HEAD
-            + _CENTS
-            + " emit([day, doc.currency, doc.account_id], [cents, 1]); }",
-            "reduce": "_sum",
-        },
-        "sales_lines": {
-            "map": _ORDER_HEAD + " if (typeof doc.total !== 'string' || !doc.lines) return;"
-            " for (var i = 0; i < doc.lines.length; i++) { var l = doc.lines[i];"
-            " if (!l || l.deleted) continue;"
-            " emit([day, doc.currency, l.sku], {qty: l.qty, confirmed_qty: l.confirmed_qty,"
-            " unit_price: l.unit_price, discount_pct: l.discount_pct}); } }",
-        },
+ORDERS_VIEWS: Final[dict[str, dict[str, str]]] = {
+    "sales_by_rep": {
+        "map": _ORDER_HEAD + _CENTS + " emit([day, doc.currency, doc.rep_id], [cents, 1]); }",
+        "reduce": "_sum",
+    },
+    "sales_by_account": {
+        "map": _ORDER_HEAD + _CENTS + " emit([day, doc.currency, doc.account_id], [cents, 1]); }",
+        "reduce": "_sum",
+    },
+    "sales_lines": {
+        "map": _ORDER_HEAD + " if (typeof doc.total !== 'string' || !doc.lines) return;"
+        " for (var i = 0; i < doc.lines.length; i++) { var l = doc.lines[i];"
+        " if (!l || l.deleted) continue;"
+        " emit([day, doc.currency, l.sku], {qty: l.qty, confirmed_qty: l.confirmed_qty,"
+        " unit_price: l.unit_price, discount_pct: l.discount_pct}); } }",
     },
 }
-FIELD_DESIGN: Final[dict[str, Any]] = {
-    "language": "javascript",
-    "views": {
-        "visits_by_day": {
-            "map": "function (doc) { if (doc.type === 'visit' && typeof doc.assignee_id === "
-            "'string' && typeof doc.scheduled_start === 'string') "
-            "{ emit([doc.scheduled_start.slice(0, 10), doc.assignee_id, doc.status], null); } }",
-            "reduce": "_count",
-        }
-    },
+FIELD_VIEWS: Final[dict[str, dict[str, str]]] = {
+    "visits_by_day": {
+        "map": "function (doc) { if (doc.type === 'visit' && typeof doc.assignee_id === "
+        "'string' && typeof doc.scheduled_start === 'string') "
+        "{ emit([doc.scheduled_start.slice(0, 10), doc.assignee_id, doc.status], null); } }",
+        "reduce": "_count",
+    }
 }
 
 
@@ -113,8 +104,8 @@ async def ensure_views(couch: CouchClient, dbs: Databases, ready: set[str]) -> N
     """Create or update the design documents, once per process (``ready``: those installed)."""
     if DESIGN_ID in ready:
         return
-    await ensure_design(couch, dbs.orders, DESIGN_ID, ORDERS_DESIGN)
-    await ensure_design(couch, dbs.field, DESIGN_ID, FIELD_DESIGN)
+    await ensure_design(couch, dbs.orders, DESIGN_ID, ORDERS_VIEWS)
+    await ensure_design(couch, dbs.field, DESIGN_ID, FIELD_VIEWS)
     ready.add(DESIGN_ID)
 
 
@@ -169,9 +160,7 @@ async def _sales_totals(
 ) -> dict[tuple[Any, str], dict[str, Any]]:
     view = "sales_by_account" if group_by == "territory" else "sales_by_rep"
     level = 2 if group_by == "day" else 3
-    rows = await query_view(
-        couch, dbs.orders, DESIGN_ID, view, group_level=level, **_range(start, end)
-    )
+    rows = await couch.view(dbs.orders, DESIGN_ID, view, group_level=level, **_range(start, end))
     if group_by == "territory":
         territory_of = await _territories(couch, dbs, [r["key"][2] for r in rows])
     groups: dict[tuple[Any, str], dict[str, Any]] = defaultdict(lambda: {"cents": 0, "orders": 0})
@@ -193,8 +182,8 @@ async def _sales_totals(
 async def _sales_by_product(
     couch: CouchClient, dbs: Databases, start: str, end: str
 ) -> dict[tuple[Any, str], dict[str, Any]]:
-    rows = await query_view(
-        couch, dbs.orders, DESIGN_ID, "sales_lines", reduce=False, **_range(start, end)
+    rows = await couch.view(
+        dbs.orders, DESIGN_ID, "sales_lines", reduce=False, **_range(start, end)
     )
     groups: dict[tuple[Any, str], dict[str, Any]] = defaultdict(
         lambda: {"amount": Decimal(0), "quantity": Decimal(0), "lines": 0}
@@ -285,8 +274,8 @@ async def visits_report(
     """Coverage per assignee: visits planned vs done in ``[from, to)``."""
     start, end = day_range(start, end)
     await ensure_views(couch, dbs, ready)
-    rows = await query_view(
-        couch, dbs.field, DESIGN_ID, "visits_by_day", group_level=3, **_range(start, end)
+    rows = await couch.view(
+        dbs.field, DESIGN_ID, "visits_by_day", group_level=3, **_range(start, end)
     )
     statuses = ("planned", "in_progress", "done", "cancelled")
     people: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(statuses, 0))

@@ -43,11 +43,8 @@ from typing import Any, Final
 from mobile_schema import FIELD_ROLES
 from sync_gateway.auth.devices import DEVICE_ID_RE, DeviceStore
 from sync_gateway.auth.users import UserStore
-from sync_gateway.couch import CouchClient, CouchNotFound
-from sync_gateway.couch.client import db_path
+from sync_gateway.couch import CouchClient, CouchNotFound, ensure_design
 from sync_gateway.databases import Databases
-
-from .designs import ensure_design
 
 PENDING_WINDOW: Final = 200
 CONFLICT_WINDOW: Final = 1_000
@@ -55,27 +52,21 @@ CONCURRENCY: Final = 8
 DESIGN_ID: Final = "_design/fs_team"
 ORDERS_VIEW: Final = "orders_by_day_rep"
 VISITS_VIEW: Final = "visits_by_day_assignee"
-ORDERS_DESIGN: Final[dict[str, Any]] = {
-    "language": "javascript",
-    "views": {
-        ORDERS_VIEW: {
-            "map": "function (doc) { if (doc.type === 'order' && doc.rep_id && "
-            "typeof doc.submitted_at === 'string') "
-            "{ emit([doc.submitted_at.slice(0, 10), doc.rep_id], null); } }",
-            "reduce": "_count",
-        }
-    },
+ORDERS_VIEWS: Final[dict[str, dict[str, str]]] = {
+    ORDERS_VIEW: {
+        "map": "function (doc) { if (doc.type === 'order' && doc.rep_id && "
+        "typeof doc.submitted_at === 'string') "
+        "{ emit([doc.submitted_at.slice(0, 10), doc.rep_id], null); } }",
+        "reduce": "_count",
+    }
 }
-FIELD_DESIGN: Final[dict[str, Any]] = {
-    "language": "javascript",
-    "views": {
-        VISITS_VIEW: {
-            "map": "function (doc) { if (doc.type === 'visit' && doc.assignee_id && "
-            "typeof doc.scheduled_start === 'string') "
-            "{ emit([doc.scheduled_start.slice(0, 10), doc.assignee_id, doc.status], null); } }",
-            "reduce": "_count",
-        }
-    },
+FIELD_VIEWS: Final[dict[str, dict[str, str]]] = {
+    VISITS_VIEW: {
+        "map": "function (doc) { if (doc.type === 'visit' && doc.assignee_id && "
+        "typeof doc.scheduled_start === 'string') "
+        "{ emit([doc.scheduled_start.slice(0, 10), doc.assignee_id, doc.status], null); } }",
+        "reduce": "_count",
+    }
 }
 
 
@@ -87,21 +78,17 @@ async def ensure_views(couch: CouchClient, dbs: Databases, ready: set[str]) -> N
     """Once per process (``ready``: the design documents it has installed)."""
     if DESIGN_ID in ready:
         return
-    await ensure_design(couch, dbs.orders, DESIGN_ID, ORDERS_DESIGN)
-    await ensure_design(couch, dbs.field, DESIGN_ID, FIELD_DESIGN)
+    await ensure_design(couch, dbs.orders, DESIGN_ID, ORDERS_VIEWS)
+    await ensure_design(couch, dbs.field, DESIGN_ID, FIELD_VIEWS)
     ready.add(DESIGN_ID)
 
 
 async def _grouped(
     couch: CouchClient, db: str, view: str, day: str, level: int
 ) -> list[dict[str, Any]]:
-    result = await couch.request(
-        "GET",
-        f"{db_path(db)}/{DESIGN_ID}/_view/{view}",
-        params={"startkey": [day], "endkey": [day, {}], "group_level": level},
+    return await couch.view(
+        db, DESIGN_ID, view, startkey=[day], endkey=[day, {}], group_level=level
     )
-    rows: list[dict[str, Any]] = result["rows"]
-    return rows
 
 
 async def day_counts(couch: CouchClient, dbs: Databases, day: str) -> dict[str, dict[str, int]]:

@@ -27,7 +27,7 @@ import structlog
 
 from mobile_schema import utc_now
 
-from ..couch import CouchClient, CouchConflict
+from ..couch import CouchClient, update_many_with_retry, update_with_retry
 from ..databases import Databases
 from .errors import InvalidInput
 
@@ -131,8 +131,8 @@ class DeviceStore:
         if fcm_token is not None and not (0 < len(fcm_token) <= MAX_FCM_TOKEN):
             raise InvalidInput(f"fcm_token must be 1-{MAX_FCM_TOKEN} characters, or null")
         doc_id = device_doc_id(user_id, device_id)
-        for _ in range(MAX_RETRIES):
-            existing = await self.couch.get_or_none(self.dbs.ops, doc_id)
+
+        async def upsert(existing: dict[str, Any] | None) -> dict[str, Any]:
             if existing is None and await self.count(user_id) >= MAX_DEVICES_PER_USER:
                 raise InvalidInput(
                     f"you have {MAX_DEVICES_PER_USER} devices registered, the most allowed; "
@@ -147,16 +147,14 @@ class DeviceStore:
             if agent:
                 doc["user_agent"] = agent
             doc["updated_at"] = utc_now()
-            try:
-                result = await self.couch.put(self.dbs.ops, doc)
-            except CouchConflict:
-                continue
-            doc["_rev"] = result["rev"]
-            log.info("device_registered", user_id=user_id, device_id=device_id, new=not existing)
-            return doc, existing is None
-        raise CouchConflict(
-            409, "conflict", f"device {doc_id} changed {MAX_RETRIES} times meanwhile"
+            return doc
+
+        updated = await update_with_retry(
+            self.couch, self.dbs.ops, doc_id, upsert, attempts=MAX_RETRIES
         )
+        assert updated.doc is not None  # upsert always writes
+        log.info("device_registered", user_id=user_id, device_id=device_id, new=updated.created)
+        return updated.doc, updated.created
 
     async def get_device(self, user_id: str, device_id: str) -> dict[str, Any] | None:
         return await self.couch.get_or_none(self.dbs.ops, device_doc_id(user_id, device_id))
@@ -177,32 +175,41 @@ class DeviceStore:
 
     async def remove(self, user_id: str, device_id: str) -> bool:
         """Delete a device document; False when there was none."""
-        for _ in range(MAX_RETRIES):
-            doc = await self.get_device(user_id, device_id)
-            if doc is None:
-                return False
-            try:
-                await self.couch.delete(self.dbs.ops, doc["_id"], doc["_rev"])
-            except CouchConflict:
-                continue
+
+        def delete(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            return None if doc is None else {"_deleted": True}
+
+        updated = await update_with_retry(
+            self.couch,
+            self.dbs.ops,
+            device_doc_id(user_id, device_id),
+            delete,
+            attempts=MAX_RETRIES,
+        )
+        if updated.written:
             log.info("device_removed", user_id=user_id, device_id=device_id)
-            return True
-        raise CouchConflict(409, "conflict", f"device {device_id} changed meanwhile")
+        return updated.written
 
     async def clear_fcm_token(self, user_id: str, device_id: str, fcm_token: str) -> bool:
-        """Forget a token FCM reported unregistered, unless the device has sent a new one since."""
-        for _ in range(MAX_RETRIES):
-            doc = await self.get_device(user_id, device_id)
+        """Forget a token FCM reported unregistered, unless the device has sent a new one since.
+
+        Raises :class:`CouchConflictExhausted` when the device keeps writing its document."""
+
+        def clear(doc: dict[str, Any] | None) -> dict[str, Any] | None:
             if doc is None or doc.get("fcm_token") != fcm_token:
-                return False
+                return None
             doc["fcm_token"] = None
             doc["fcm_token_updated_at"] = doc["updated_at"] = utc_now()
-            try:
-                await self.couch.put(self.dbs.ops, doc)
-            except CouchConflict:
-                continue
-            return True
-        return False
+            return doc
+
+        updated = await update_with_retry(
+            self.couch,
+            self.dbs.ops,
+            device_doc_id(user_id, device_id),
+            clear,
+            attempts=MAX_RETRIES,
+        )
+        return updated.written
 
     async def record_activity(self, updates: Mapping[DeviceKey, Mapping[str, Any]]) -> int:
         """Upsert last_pull / last_push / user_agent of many devices; the number written.
@@ -211,39 +218,33 @@ class DeviceStore:
         with another writer (409) go round again.
         """
         pending = {device_doc_id(u, d): (u, d, dict(v)) for (u, d), v in updates.items()}
-        written = 0
-        for _ in range(MAX_RETRIES):
-            if not pending:
-                return written
-            rows = await self.couch.all_docs(self.dbs.ops, keys=list(pending), include_docs=True)
-            room = await self._room_for_new(
-                [pending[r["key"]][0] for r in rows["rows"] if not r.get("doc")]
-            )
-            docs = []
-            for row in rows["rows"]:
-                user_id, device_id, update = pending[row["key"]]
-                if not row.get("doc"):
-                    if room.get(user_id, 0) <= 0:
-                        log.warning("device_cap_reached", user_id=user_id, device_id=device_id)
-                        continue
-                    room[user_id] -= 1
-                doc = row.get("doc") or new_device(user_id, device_id)
-                if apply_activity(doc, update) or "_rev" not in doc:
-                    doc["updated_at"] = utc_now()
-                    docs.append(doc)
-            results = await self.couch.bulk_docs(self.dbs.ops, docs) if docs else []
-            retry = {r["id"] for r in results if r.get("error") == "conflict"}
-            failed = [r for r in results if r.get("error") and r.get("error") != "conflict"]
-            if failed:
-                log.warning("device_activity_not_written", errors=failed[:5], count=len(failed))
-            written += sum(1 for r in results if not r.get("error"))
-            pending = {k: v for k, v in pending.items() if k in retry}
-        log.warning("device_activity_gave_up", devices=len(pending))
-        return written
+        room: dict[str, int] = {}  # per user seen without a document: how many more fit
 
-    async def _room_for_new(self, user_ids: list[str]) -> dict[str, int]:
-        """Per user with a device seen for the first time: how many more documents fit."""
-        room: dict[str, int] = {}
-        for user_id in sorted(set(user_ids)):
-            room[user_id] = MAX_DEVICES_PER_USER - await self.count(user_id)
-        return room
+        async def fold(doc_id: str, doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            user_id, device_id, update = pending[doc_id]
+            if doc is None:
+                if user_id not in room:
+                    room[user_id] = MAX_DEVICES_PER_USER - await self.count(user_id)
+                if room[user_id] <= 0:
+                    log.warning("device_cap_reached", user_id=user_id, device_id=device_id)
+                    return None
+                room[user_id] -= 1
+                doc = new_device(user_id, device_id)
+                apply_activity(doc, update)
+            elif not apply_activity(doc, update):
+                return None
+            doc["updated_at"] = utc_now()
+            return doc
+
+        rows = await update_many_with_retry(
+            self.couch, self.dbs.ops, pending, fold, attempts=MAX_RETRIES
+        )
+        written = sum(1 for r in rows.values() if r.get("ok") and not r.get("unchanged"))
+        failed = [r for r in rows.values() if r.get("error") and r["error"] != "conflict"]
+        if failed:
+            log.warning("device_activity_not_written", errors=failed[:5], count=len(failed))
+        lost = sum(1 for r in rows.values() if r.get("error") == "conflict")
+        if lost:
+            # best effort on purpose: activity is bookkeeping, and the next flush writes it
+            log.warning("device_activity_gave_up", devices=lost)
+        return written

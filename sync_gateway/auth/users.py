@@ -26,7 +26,7 @@ import structlog
 
 from mobile_schema import FIELD_ROLES, ROLES, utc_now
 
-from ..couch import CouchClient, CouchConflict
+from ..couch import CouchClient, CouchConflict, update_with_retry
 from ..databases import USER_ID_RE, Databases
 from .errors import InvalidInput, UserExists, UserNotFound
 from .passwords import MIN_PASSWORD_LENGTH, Passwords
@@ -242,20 +242,23 @@ class UserStore:
     async def update(
         self, user_id: str, change: Callable[[dict[str, Any]], None]
     ) -> dict[str, Any]:
-        """Read, change, write; on a concurrent write (409) start again from the new revision."""
-        for _ in range(MAX_RETRIES):
-            doc = await self.require_user(user_id)
+        """Read, change, write; on a concurrent write (409) start again from the new revision
+        (:class:`CouchConflictExhausted` when it keeps losing)."""
+        if not USER_ID_RE.match(user_id):
+            raise UserNotFound(f"there is no user {user_id!r}")
+
+        def mutate(doc: dict[str, Any] | None) -> dict[str, Any]:
+            if doc is None:
+                raise UserNotFound(f"there is no user {user_id!r}")
             change(doc)
             doc["updated_at"] = utc_now()
-            try:
-                result = await self.couch.put(self.dbs.ops, doc)
-            except CouchConflict:
-                continue
-            doc["_rev"] = result["rev"]
             return doc
-        raise CouchConflict(
-            409, "conflict", f"user {user_id} changed {MAX_RETRIES} times meanwhile"
+
+        updated = await update_with_retry(
+            self.couch, self.dbs.ops, user_doc_id(user_id), mutate, attempts=MAX_RETRIES
         )
+        assert updated.doc is not None  # mutate always writes
+        return updated.doc
 
     async def ensure_bootstrap_admin(self, password: str) -> bool:
         """Create user ``admin`` (role admin) when no admin exists; True when this call made it.

@@ -1,9 +1,18 @@
-"""CouchDB access: the HTTP client, its errors, and the embedded PouchDB Server."""
+"""CouchDB access: the HTTP client, its errors, the building blocks on top of it (``blocks``:
+update with retry, design documents, checkpoints), and the embedded PouchDB Server."""
 
+from .blocks import (
+    CheckpointStore,
+    Updated,
+    ensure_design,
+    update_many_with_retry,
+    update_with_retry,
+)
 from .client import ChangesPage, CouchClient, chunked, db_path, doc_path
 from .errors import (
     CouchBadRequest,
     CouchConflict,
+    CouchConflictExhausted,
     CouchError,
     CouchForbidden,
     CouchHTTPError,
@@ -16,9 +25,11 @@ from .errors import (
 
 __all__ = [
     "ChangesPage",
+    "CheckpointStore",
     "CouchBadRequest",
     "CouchClient",
     "CouchConflict",
+    "CouchConflictExhausted",
     "CouchError",
     "CouchForbidden",
     "CouchHTTPError",
@@ -27,7 +38,11 @@ __all__ = [
     "CouchTooLarge",
     "CouchUnauthorized",
     "CouchUnavailable",
+    "Updated",
     "chunked",
     "db_path",
     "doc_path",
+    "ensure_design",
+    "update_many_with_retry",
+    "update_with_retry",
 ]

@@ -7,7 +7,8 @@ the matching :class:`CouchHTTPError` subclass (see ``errors.py``), carrying Couc
 and ``reason``. Change feeds are async iterators that read the response line by line, so a feed
 is never held whole in memory: ``changes_stream`` for continuous feeds, ``iter_changes`` to page
 through a normal feed in bounded batches. :meth:`CouchClient.open` hands the gateway an answer
-whose body it passes on untouched (compressed or not).
+whose body it passes on untouched (compressed or not). :meth:`CouchClient.view` reads a view's
+rows; the read-modify-write and design-document building blocks live in ``blocks.py`` beside it.
 
 Paths: database names are percent-encoded whole (``a/b`` → ``a%2Fb``); document ids keep the
 slash of the ``_design/`` and ``_local/`` prefixes and encode the rest. URLs are sent exactly as
@@ -29,7 +30,8 @@ import orjson
 from yarl import URL
 
 from ..work import observe_request
-from .errors import CouchError, CouchNotFound, CouchUnavailable, error_for_status
+from . import blocks
+from .errors import CouchConflict, CouchError, CouchNotFound, CouchUnavailable, error_for_status
 
 KEEPALIVE_S = 2.0
 JSON_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
@@ -259,20 +261,18 @@ class CouchClient:
 
     async def set_admin_only(self, db: str) -> bool:
         """Make ``db`` admit only admins; True when its ``_security`` had to change."""
-        from .errors import CouchConflict
-
         path = f"{db_path(db)}/_security"
-        for _ in range(5):
-            if await self.request("GET", path) == ADMIN_ONLY:
-                return False
-            try:
-                await self.request("PUT", path, json=ADMIN_ONLY)
-            except CouchConflict:
-                # PouchDB Server keeps _security as a revisioned document: two processes
-                # starting together may race; whoever lost reads the winner's (the same) object
-                continue
-            return True
-        raise CouchConflict(409, "conflict", f"the _security of {db} kept changing")
+        if await self.request("GET", path) == ADMIN_ONLY:
+            return False
+        try:
+            await self.request("PUT", path, json=ADMIN_ONLY)
+        except CouchConflict:
+            # PouchDB Server keeps _security as a revisioned document: two processes starting
+            # together may race, and the loser finds the winner's (the same) object
+            if await self.request("GET", path) != ADMIN_ONLY:
+                raise
+            return False
+        return True
 
     async def delete_db(self, db: str, *, missing_ok: bool = True) -> None:
         try:
@@ -402,6 +402,49 @@ class CouchClient:
     async def put_local(self, db: str, local_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         doc = {**body, "_id": f"_local/{local_id}"}
         return await self.put(db, doc)
+
+    # -- views and the building blocks -------------------------------------------------------
+
+    async def view(
+        self,
+        db: str,
+        ddoc_id: str,
+        name: str,
+        *,
+        keys: Sequence[Any] | None = None,
+        **params: Any,
+    ) -> list[dict[str, Any]]:
+        """The ``rows`` of one view query; ``ddoc_id`` is ``_design/<x>`` (or just ``<x>``),
+        params as CouchDB takes them (keys sent as JSON), ``keys`` in a POST body."""
+        if not ddoc_id.startswith("_design/"):
+            ddoc_id = f"_design/{ddoc_id}"
+        path = f"{doc_path(db, ddoc_id)}/_view/{segment(name)}"
+        if keys is not None:
+            result = await self.request("POST", path, params=params, json={"keys": list(keys)})
+        else:
+            result = await self.request("GET", path, params=params)
+        rows: list[dict[str, Any]] = result["rows"]
+        return rows
+
+    # The building blocks of blocks.py, offered here too so that a package taking its store as a
+    # Protocol (notifications) reaches the one implementation through the client it is given.
+
+    async def update_with_retry(
+        self,
+        db: str,
+        doc_id: str,
+        mutate: blocks.Mutate,
+        *,
+        attempts: int = blocks.UPDATE_ATTEMPTS,
+    ) -> blocks.Updated:
+        """:func:`blocks.update_with_retry` on this client."""
+        return await blocks.update_with_retry(self, db, doc_id, mutate, attempts=attempts)
+
+    async def ensure_design(
+        self, db: str, ddoc_id: str, views: blocks.Views, *, version: int | None = None
+    ) -> bool:
+        """:func:`blocks.ensure_design` on this client."""
+        return await blocks.ensure_design(self, db, ddoc_id, views, version=version)
 
     # -- change feeds ------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@
         ├── CouchForbidden        403
         ├── CouchNotFound         404
         ├── CouchConflict         409 (document update conflict)
+        │   └── CouchConflictExhausted  a read-modify-write lost the race on every attempt
         ├── CouchPreconditionFailed 412 (e.g. the database exists)
         └── CouchTooLarge         413
 
@@ -58,6 +59,23 @@ class CouchNotFound(CouchHTTPError):
 
 class CouchConflict(CouchHTTPError):
     status = 409
+
+
+class CouchConflictExhausted(CouchConflict):
+    """A read-modify-write (``blocks.update_with_retry``) lost the revision race on every
+    attempt: someone else keeps writing the document. A 409 like any other, so ``/api`` tells
+    the caller to reload and send again; nothing of this call was written."""
+
+    def __init__(self, db: str, doc_id: str, attempts: int) -> None:
+        super().__init__(
+            409,
+            "conflict",
+            f"{doc_id} changed {attempts} times while being updated",
+            path=f"{db}/{doc_id}",
+        )
+        self.db = db
+        self.doc_id = doc_id
+        self.attempts = attempts
 
 
 class CouchPreconditionFailed(CouchHTTPError):

@@ -15,59 +15,15 @@ and written with ``new_edits=false``; the router's tombstones have deterministic
 
 from __future__ import annotations
 
-from typing import Any
-
-from mobile_schema import utc_now
-
-from ..couch import CouchClient, CouchConflict, CouchNotFound
+from ..couch import CouchClient
+from ..couch.blocks import CheckpointStore
 
 PREFIX = "router-checkpoint:"
 
 
-class Checkpoints:
-    """Read and write the router's checkpoints in one database (fs_ops)."""
+class Checkpoints(CheckpointStore):
+    """The router's checkpoints in one database (fs_ops): ``load``, ``save``, ``forget`` by
+    source database name (the building block of ``couch/blocks.py``)."""
 
     def __init__(self, couch: CouchClient, db: str) -> None:
-        self.couch = couch
-        self.db = db
-        self._revs: dict[str, str] = {}
-
-    async def load(self, source: str) -> Any:
-        """The sequence to resume ``source`` from: its checkpoint, or 0."""
-        doc = await self.couch.get_local(self.db, PREFIX + source)
-        if doc is None:
-            self._revs.pop(source, None)
-            return 0
-        self._revs[source] = doc["_rev"]
-        return doc.get("seq", 0)
-
-    async def save(self, source: str, seq: Any) -> None:
-        body: dict[str, Any] = {"source": source, "seq": seq, "updated_at": utc_now()}
-        for _ in range(3):
-            if source in self._revs:
-                body["_rev"] = self._revs[source]
-            else:
-                body.pop("_rev", None)
-            try:
-                result = await self.couch.put_local(self.db, PREFIX + source, body)
-            except CouchConflict:
-                # Someone else (an earlier run of ours) wrote it: take its revision and retry.
-                current = await self.couch.get_local(self.db, PREFIX + source)
-                if current is None:
-                    self._revs.pop(source, None)
-                else:
-                    self._revs[source] = current["_rev"]
-                continue
-            self._revs[source] = result["rev"]
-            return
-        raise CouchConflict(409, "conflict", f"checkpoint of {source} keeps changing")
-
-    async def forget(self, source: str) -> None:
-        """Drop the checkpoint of a database that was deleted (a new one starts from 0)."""
-        doc = await self.couch.get_local(self.db, PREFIX + source)
-        self._revs.pop(source, None)
-        if doc is not None:
-            try:
-                await self.couch.delete(self.db, f"_local/{PREFIX}{source}", doc["_rev"])
-            except CouchNotFound:
-                pass
+        super().__init__(couch, db, prefix=PREFIX, name_field="source")

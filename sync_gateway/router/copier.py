@@ -98,6 +98,28 @@ class Copier:
                     out[doc_id] = list(entry["missing"])
         return out
 
+    async def missing_given(
+        self, target: str, revs: Mapping[str, Iterable[str]], known: Mapping[str, DocState]
+    ) -> Revs:
+        """:meth:`missing`, knowing ``known`` (:meth:`states` of the same ids in ``target``):
+        a document the target never saw lacks every revision, one whose live leaves include
+        every revision lacks none; only the others are asked (``_revs_diff``). A push of new
+        documents then costs no ``_revs_diff`` at all."""
+        out: Revs = {}
+        ask: dict[str, list[str]] = {}
+        for doc_id, given in revs.items():
+            wanted = list(given)
+            state = known.get(doc_id)
+            if not wanted or (state is not None and set(wanted) <= set(state.leaves)):
+                continue
+            if state is None:
+                out[doc_id] = wanted
+            else:
+                ask[doc_id] = wanted
+        if ask:
+            out.update(await self.missing(target, ask))
+        return out
+
     async def fetch(
         self, source: str, revs: Mapping[str, Iterable[str]], cache: dict[tuple[str, str], Any]
     ) -> list[dict[str, Any]]:

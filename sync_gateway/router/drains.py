@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 
 from ..couch import CouchError
+from ..work import ACTOR
 
 log = structlog.get_logger(__name__)
 
@@ -58,8 +60,11 @@ class Drains:
             return
         self.dirty.add(user_id)
         if user_id not in self.draining and self._owns(user_id):
+            # a drain marked from a device's request must not count as the gateway's work
+            context = contextvars.copy_context()
+            context.run(ACTOR.set, "router")
             self.draining[user_id] = asyncio.create_task(
-                self._run(user_id), name=f"router-drain-{user_id}"
+                self._run(user_id), name=f"router-drain-{user_id}", context=context
             )
 
     def kick(self) -> None:

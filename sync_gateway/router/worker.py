@@ -175,6 +175,8 @@ class Router:
         # has the revision (it came from there), so the fan-out need not ask it again.
         self._fanned_in: dict[str, dict[str, tuple[str, str]]] = {}
         self._users: dict[str, str] = {}  # user id -> rep database
+        # told of every write discovery reports to a rep database (the snapshot builder)
+        self.write_listeners: list[Callable[[str], None]] = []
         self._seqs: dict[str, Any] = {}  # source database -> last sequence finished
         # revisions the router itself wrote into a rep database, until its feed shows them: a
         # row that is only that revision is the router's own echo, not a device's write
@@ -438,6 +440,8 @@ class Router:
         user_id = self.dbs.user_of(db)
         if user_id is None:
             return
+        for listener in self.write_listeners:
+            listener(user_id)
         if user_id in self._users:
             self.drains.mark(user_id)
         elif created and self._started:

@@ -1,22 +1,29 @@
 """The snapshot builder: keeps every field user's snapshot fresh, in the background.
 
-Every ``check_s`` it reads ``_all_dbs`` and each rep database's info, and builds the snapshots
-:func:`policy.reason_to_build` asks for, one at a time (a build reads the whole database: one at a
-time keeps CouchDB free for the phones). :meth:`SnapshotBuilder.want` (the gateway, when a phone
-asked for a missing or stale snapshot) puts a user at the front without waiting for the next round.
-A build writes the dump to a temporary file (memory stays flat however big the database) and
-stores it with :class:`store.SnapshotStore`; the file is removed afterwards.
+It looks at a user's database only when there is a reason to: once for every field user when it
+starts (``_all_dbs``), then for the users the router reports written (:meth:`changed`, from the
+router's discovery: ``_db_updates`` or the per-database feeds), for a user whose snapshot will
+be old enough to rebuild (``Policy.max_age_s`` after it was built, if anything changed since),
+and for a user a phone asked about (:meth:`want`, the gateway, when a snapshot was missing or
+stale). A look is the database's info and the current snapshot (two reads); it builds the
+snapshots :func:`policy.reason_to_build` asks for, one at a time (a build reads the whole
+database: one at a time keeps CouchDB free for the phones). So with nothing written it sends
+nothing, however many users there are; written, at most one look per user per ``check_s``.
 
-It runs where the other workers run (``fieldsync serve`` or ``fieldsync worker``). Several
-builders at once are harmless (the store keeps the newer snapshot), only wasteful.
+With several router workers each builds for the users it owns (``owns``: the router's leases).
+A build writes the dump to a temporary file (memory stays flat however big the database) and
+stores it with :class:`store.SnapshotStore`; the file is removed afterwards. Two builders at once
+are harmless (the store keeps the newer snapshot), only wasteful.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
@@ -38,6 +45,7 @@ class SnapshotBuilder:
         policy: Policy,
         *,
         check_s: float = 60.0,
+        owns: Callable[[str], bool] | None = None,
         scratch_dir: Path | None = None,
     ) -> None:
         self.couch = couch
@@ -46,11 +54,19 @@ class SnapshotBuilder:
         self.store = SnapshotStore(couch, dbs)
         self.check_s = check_s
         self.scratch_dir = scratch_dir
+        self._owns = owns or (lambda _user: True)
         self._wanted: list[str] = []
+        self._due: dict[str, float] = {}  # user -> when to look at it (time.monotonic)
         self._wake = asyncio.Event()
         self._stopping = False
         self._locks: dict[str, asyncio.Lock] = {}
         self.builds = 0
+        self.rounds = 0
+
+    def changed(self, user_id: str) -> None:
+        """The user's database was written: look at it in the next round."""
+        if self._owns(user_id):
+            self._due[user_id] = min(self._due.get(user_id, math.inf), time.monotonic())
 
     def want(self, user_id: str) -> None:
         """Check this user's snapshot now rather than at the next round."""
@@ -67,20 +83,26 @@ class SnapshotBuilder:
     async def refresh(self, user_id: str) -> Snapshot | None:
         """Build when the policy asks for it; return the snapshot that is current afterwards."""
         db = self.dbs.rep(user_id)
+        self._due.pop(user_id, None)
         try:
             info = await self.couch.db_info(db)
         except CouchNotFound:
             return None
         current = await self.store.current(user_id)
+        db_seq, now = seq_number(info.get("update_seq", 0)), time.time()
         reason = reason_to_build(
             current.seq_number if current else None,
             current.built_at if current else None,
-            seq_number(info.get("update_seq", 0)),
+            db_seq,
             int(info.get("doc_count", 0)),
-            time.time(),
+            now,
             self.policy,
         )
         if reason is None:
+            if current is not None and db_seq > current.seq_number:
+                # changed, not enough to rebuild yet: look again when it is old enough
+                wait = current.built_at + self.policy.max_age_s - now
+                self._due.setdefault(user_id, time.monotonic() + max(0.0, wait))
             return current
         log.info("snapshot_build", user_id=user_id, reason=reason)
         return await self.build(user_id)
@@ -122,20 +144,24 @@ class SnapshotBuilder:
 
     async def run(self) -> None:
         """Rounds until :meth:`stop`; a failed build is logged and tried again next round."""
-        next_round = 0.0
+        for user_id in await self._field_users():
+            self.changed(user_id)  # the start: every user once
         while not self._stopping:
-            if time.monotonic() >= next_round:
-                self._wanted.extend(u for u in await self._field_users() if u not in self._wanted)
-                next_round = time.monotonic() + self.check_s
+            now = time.monotonic()
+            due = sorted((t, u) for u, t in self._due.items() if t <= now)
+            self._wanted.extend(u for _, u in due if u not in self._wanted)
             while self._wanted and not self._stopping:
                 user_id = self._wanted.pop(0)
                 try:
                     await self.refresh(user_id)
                 except CouchError as exc:
                     log.warning("snapshot_build_failed", user_id=user_id, error=str(exc))
+                    self._due[user_id] = time.monotonic() + self.check_s
+            self.rounds += 1
             self._wake.clear()
+            # a round finds what changed() noted since (no request when nothing is due)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, next_round - time.monotonic()))
+                await asyncio.wait_for(self._wake.wait(), self.check_s)
 
     async def stop(self) -> None:
         self._stopping = True

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..couch import CouchClient, CouchConflict, CouchNotFound, doc_path
+from ..couch import CouchClient, CouchConflict, CouchNotFound, doc_path, update_with_retry
 from ..couch.client import RawResponse, segment
 from ..databases import Databases
 from . import SnapshotMissing
@@ -95,34 +95,34 @@ class SnapshotStore:
         """Store ``dump`` (the gzipped file) as the user's snapshot described by ``meta``;
         return what is current afterwards (another builder's when it was newer)."""
         doc_id = snapshot_doc_id(user_id)
-        while True:
-            doc = await self.couch.get_or_none(self.dbs.ops, doc_id)
+
+        async def replace(doc: dict[str, Any] | None) -> dict[str, Any] | None:
             if doc is None:
-                try:
-                    created = await self.couch.put(
-                        self.dbs.ops, {"_id": doc_id, "type": "snapshot", "user_id": user_id}
-                    )
-                except CouchConflict:
-                    continue
+                # a 409 here or below (another builder wrote meanwhile) starts the round again
+                created = await self.couch.put(
+                    self.dbs.ops, {"_id": doc_id, "type": "snapshot", "user_id": user_id}
+                )
                 doc = {"_id": doc_id, "_rev": created["rev"], "type": "snapshot"}
             current = Snapshot.from_doc(doc)
             if current is not None and current.seq_number > meta.seq_number:
-                return current
-            try:
-                rev = await self._put_attachment(doc_id, doc["_rev"], meta.attachment, dump)
-                # the stub as stored (digest, length, revpos): PouchDB Server wants it whole
-                written = await self.couch.get(self.dbs.ops, doc_id, rev=rev)
-                body = {
-                    "_id": doc_id,
-                    "_rev": rev,
-                    "type": "snapshot",
-                    **asdict(meta),
-                    "_attachments": {meta.attachment: written["_attachments"][meta.attachment]},
-                }
-                await self.couch.put(self.dbs.ops, body)
-            except CouchConflict:
-                continue  # another builder wrote meanwhile: look again
+                return None
+            rev = await self._put_attachment(doc_id, doc["_rev"], meta.attachment, dump)
+            # the stub as stored (digest, length, revpos): PouchDB Server wants it whole; the
+            # metadata goes on the attachment's revision
+            written = await self.couch.get(self.dbs.ops, doc_id, rev=rev)
+            return {
+                "_rev": rev,
+                "type": "snapshot",
+                **asdict(meta),
+                "_attachments": {meta.attachment: written["_attachments"][meta.attachment]},
+            }
+
+        updated = await update_with_retry(self.couch, self.dbs.ops, doc_id, replace)
+        if updated.written:
             return meta
+        newer = Snapshot.from_doc(updated.doc) if updated.doc else None
+        assert newer is not None  # replace keeps only a newer snapshot
+        return newer
 
     async def _put_attachment(self, doc_id: str, rev: str, name: str, dump: Path) -> str:
         with dump.open("rb") as body:

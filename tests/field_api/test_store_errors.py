@@ -20,8 +20,9 @@ from support.world import login
 
 from field_api import problems
 from sync_gateway.config import REPO_ROOT
-from sync_gateway.couch import CouchConflict, CouchNotFound
+from sync_gateway.couch import CouchClient, CouchConflict, CouchNotFound, update_with_retry
 from sync_gateway.couch.embedded import EmbeddedCouch
+from sync_gateway.databases import Databases
 
 
 @pytest.fixture
@@ -94,3 +95,31 @@ async def test_conflict_after_retries_gives_409_saying_what_to_do() -> None:
         assert resp.status_code == 500
         assert resp.headers["content-type"] == problems.PROBLEM
         assert "/fs_nope" not in resp.text  # the store's internals stay in the log
+
+
+async def test_update_with_retry_running_out_gives_409(couch: CouchClient, dbs: Databases) -> None:
+    """The real building block losing every round (someone else writes the user each time)
+    ends as the same 409 problem, never a 500."""
+    await couch.create_db(dbs.ops)
+    await couch.put(dbs.ops, {"_id": "user:alice", "name": "Alice"})
+
+    async def rename(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+        assert doc is not None
+        await couch.put(dbs.ops, {**doc, "seen": doc.get("seen", 0) + 1})  # the other writer
+        return {**doc, "name": "Alice B."}
+
+    app = FastAPI()
+    problems.install(app)
+
+    @app.post("/users/{user_id}")
+    async def update(user_id: str) -> None:
+        await update_with_retry(couch, dbs.ops, f"user:{user_id}", rename, attempts=3)
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+        resp = await http.post("/users/alice")
+    assert resp.status_code == 409, resp.text
+    assert resp.headers["content-type"] == problems.PROBLEM
+    detail = resp.json()["detail"]
+    assert "user:alice changed 3 times" in detail and "reload" in detail
+    assert (await couch.get(dbs.ops, "user:alice"))["name"] == "Alice"
