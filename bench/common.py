@@ -22,9 +22,9 @@ from pathlib import Path
 
 import httpx
 
+from sync_gateway.config import REPO_ROOT
 from sync_gateway.couch import CouchClient
 from sync_gateway.couch.embedded import EmbeddedCouch, free_port
-from sync_gateway.settings import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 

@@ -45,9 +45,9 @@ from notifications.events import Event, EventKind
 from notifications.outbox import Outbox
 from notifications.sender import FcmSender, LogSender, Sender
 from notifications.tokens import CouchTokenSource
+from sync_gateway.config import REPO_ROOT
 from sync_gateway.couch import CouchClient, chunked
 from sync_gateway.databases import Databases
-from sync_gateway.settings import REPO_ROOT
 
 sys.path.append(str(REPO_ROOT / "tests" / "notifications"))
 from fake_fcm import FakeFcm  # the tests' fake, not a copy

@@ -393,6 +393,8 @@ async def one_size(url: str, n_users: int, args: argparse.Namespace) -> list[str
         }
         out.append(f"discovery: {sorted(m for m in modes if m)}")
 
+        if args.idle_only:
+            return out
         rate = args.rate
         async with orders_feed(couch, orders_db) as arrived:
             sent, stored = await push_all(dep.gateways, users, "a", rate)
@@ -493,6 +495,9 @@ def cli(argv: list[str] | None = None) -> None:
     parser.add_argument("--phones", type=int, default=200, help="live phones sampled")
     parser.add_argument("--settle", type=float, default=10.0, help="s after the start settled")
     parser.add_argument("--idle", type=float, default=30.0, help="s of the idle window")
+    parser.add_argument(
+        "--idle-only", action="store_true", help="stop after the idle figure (large user counts)"
+    )
     asyncio.run(main(parser.parse_args(argv)))
 
 

@@ -2,13 +2,15 @@
 
 ``create_app(settings)`` wires the CouchDB runtime, the sync gateway (``/sync``), the REST API
 (``/api/v1``), health and metrics, and the background workers into one FastAPI app. Start-up
-order: CouchDB (embedded or external) → databases → bootstrap admin → demo data (if asked and
-empty) → workers. Shutdown reverses it.
+(:func:`start_services`) builds the typed :class:`~field_api.container.Services`, in this
+order: CouchDB (embedded or external) → databases → auth services and the bootstrap admin →
+the gateway (activity, change hub) → demo data (if asked and empty) → the notifier and the
+workers. Shutdown reverses it. Each package gets its own config from ``settings``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
@@ -16,19 +18,17 @@ from fastapi import FastAPI
 from starlette.types import Message, Receive, Scope, Send
 
 from sync_gateway import auth as auth_services
-from sync_gateway.activity import ActivityRecorder
 from sync_gateway.auth.secret import resolve_jwt_secret
-from sync_gateway.couch import CouchClient
+from sync_gateway.conflict_store import CouchConflictStore
 from sync_gateway.databases import ensure_databases
-from sync_gateway.hub import ChangeHub
+from sync_gateway.gateway import Gateway
 from sync_gateway.rest.cors import CorsPolicy
 from sync_gateway.rest.session import routes as session_routes
 from sync_gateway.rest.sync import SyncApp
 from sync_gateway.runtime import Runtime
-from sync_gateway.server_id import server_uuid
-from sync_gateway.settings import Settings
 
-from . import console, notify, problems
+from . import console, problems
+from .container import Services
 from .routes import assignments as assignment_routes
 from .routes import auth as auth_routes
 from .routes import catalog as catalog_routes
@@ -46,10 +46,9 @@ from .routes import team as team_routes
 from .routes import territories as territory_routes
 from .routes import users as user_routes
 from .routes import webhooks as webhook_routes
+from .settings import Settings
 
 log = structlog.get_logger(__name__)
-
-StartupHook = Callable[[Runtime], Awaitable[None]]
 
 
 # On every answer outside /sync (the API, its docs, health): no MIME sniffing, never framed
@@ -100,29 +99,28 @@ class FieldSyncApp(FastAPI):
         await super().__call__(scope, receive, send_secured)
 
 
-def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
-    """Build the service. Pass ``runtime`` to share an already started CouchDB runtime (tests).
+def create_app(settings: Settings) -> FastAPI:
+    """Build the service for ``settings`` (the CLI or a test reads them).
 
     Raises :class:`~sync_gateway.auth.secret.InsecureSecret` when the token secret is missing,
     short or published (the service must not start with it).
     """
-    settings.jwt_secret = resolve_jwt_secret(settings)
+    settings.jwt_secret = resolve_jwt_secret(settings.gateway())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rt = runtime or await Runtime.start(settings)
-        app.state.runtime = rt
-        await ensure_databases(rt.couch, rt.dbs)
-        for hook in app.state.startup_hooks:
-            await hook(rt)
-        log.info("service_started", couchdb=rt.couch.url, prefix=rt.dbs.prefix or None)
+        rt = await Runtime.start(settings.gateway())
         try:
-            yield
+            services = await start_services(settings, rt)
+            app.state.services = services
+            app.state.gateway = services.gateway  # where /sync finds it
+            log.info("service_started", couchdb=rt.couch.url, prefix=rt.dbs.prefix or None)
+            try:
+                yield
+            finally:
+                await stop_services(services)
         finally:
-            for stop in reversed(app.state.shutdown_hooks):
-                await stop()
-            if runtime is None:
-                await rt.stop()
+            await rt.stop()
 
     app = FieldSyncApp(
         title="Field sync",
@@ -132,12 +130,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         docs_url=None,  # the console serves /docs with a Swagger UI of its own, not a CDN's
         redoc_url=None,
     )
-    app.state.settings = settings
     if settings.cors_origins:
         app.cors = CorsPolicy(settings.cors_origins, settings.cors_max_age_s)
     app.state.cors = app.cors  # the /sync session checks cookie requests' origins against it
-    app.state.startup_hooks = []
-    app.state.shutdown_hooks = []
     problems.install(app)
     app.include_router(health.router)
     app.include_router(auth_routes.router)
@@ -157,47 +152,36 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(order_history_routes.router)
     app.include_router(import_routes.router)
     console.install(app)
-    app.state.startup_hooks.append(auth_services.bootstrap)  # before demo data, workers
-    app.state.startup_hooks.append(_start_gateway(app))
-    if settings.seed_demo:
-        from .demo import seed_if_empty
-
-        app.state.startup_hooks.append(seed_if_empty)
-    if settings.run_workers:
-        # before the workers: the router hands its events to the notifier
-        app.state.startup_hooks.append(lambda rt: notify.start(rt, app.state.shutdown_hooks))
-        app.state.startup_hooks.append(_start_workers(app))
     return app
 
 
-def _start_workers(app: FastAPI) -> StartupHook:
-    async def start(rt: Runtime) -> None:
-        from .workers import start_workers
+async def start_services(settings: Settings, rt: Runtime) -> Services:
+    """Everything the service process runs, started in order (see the module docstring)."""
+    await ensure_databases(rt.couch, rt.dbs)
+    auth = auth_services.build(rt.couch, rt.dbs, rt.config)
+    admin = settings.admin_password
+    await auth_services.bootstrap(auth, admin.get_secret_value() if admin else None)
+    gateway = await Gateway.start(rt, auth)
+    services = Services(settings, rt, gateway, CouchConflictStore(rt.couch, rt.dbs))
+    try:
+        if settings.seed_demo:
+            from .demo import seed_if_empty
 
-        app.state.shutdown_hooks.extend(await start_workers(rt))
+            await seed_if_empty(rt, auth.users)
+        if settings.run_workers:
+            from .workers import start_workers
 
-    return start
+            workers = await start_workers(settings, rt, services.conflicts, gateway.live)
+            services.workers = workers
+            gateway.router = workers.router  # /sync tells it of pushes
+            gateway.snapshots = workers.snapshots
+    except BaseException:
+        await gateway.stop()
+        raise
+    return services
 
 
-def _start_gateway(app: FastAPI) -> StartupHook:
-    async def start(rt: Runtime) -> None:
-        from sync_gateway.auth.devices import DeviceStore
-
-        recorder = ActivityRecorder(
-            DeviceStore(rt.couch, rt.dbs).record_activity, rt.settings.activity_flush_s
-        )
-        recorder.start()
-        rt.extras["activity"] = recorder
-        app.state.shutdown_hooks.append(recorder.stop)
-        # live feeds wait on the hub; its own client, since watches hold long requests
-        feed_couch = CouchClient(rt.couch_url, timeout=90.0, max_connections=20_000)
-        hub = ChangeHub(feed_couch)
-        await hub.start()
-        rt.extras["hub"] = hub
-        info = await rt.couch.server_info()
-        rt.extras["backend_crashes_on_latest"] = "express-pouchdb" in info
-        rt.extras["server_uuid"] = await server_uuid(rt.couch, rt.dbs)  # GET /sync/ answers it
-        app.state.shutdown_hooks.append(feed_couch.aclose)
-        app.state.shutdown_hooks.append(hub.stop)
-
-    return start
+async def stop_services(services: Services) -> None:
+    if services.workers is not None:
+        await services.workers.stop()
+    await services.gateway.stop()

@@ -1,7 +1,9 @@
 """The ``fieldsync`` command line: serve, seed-demo, export-schemas, worker, import.
 
-The only place that builds :class:`Settings` from the environment besides tests, and the only
-place that prints to the console.
+The only place that builds :class:`~field_api.settings.Settings` from the environment besides
+tests (each command then hands every package its own config), and the only place that prints
+to the console. Every command that runs the router or the resolver starts the notifier first
+and binds them to it (``workers.py``): no command copies documents and tells no one.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import sys
 from pathlib import Path
 
 from mobile_schema import ROLES
-from sync_gateway.settings import Settings
 
 from .logging import configure
+from .settings import Settings
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -75,28 +77,32 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     """The background workers without HTTP: router, resolver, webhooks and notifications."""
+    from sync_gateway.conflict_store import CouchConflictStore
     from sync_gateway.databases import ensure_databases
     from sync_gateway.runtime import Runtime
 
-    from . import notify
-    from .workers import build_router, start_workers
+    from .workers import build_router, start_notifier, start_workers
+
+    settings = Settings()
 
     async def run() -> None:
-        rt = await Runtime.start(Settings())
+        rt = await Runtime.start(settings.gateway())
         try:
             await ensure_databases(rt.couch, rt.dbs)
             if args.once:
-                await build_router(rt, leased=False).run_once()
+                # the router's events become outbox entries; the lease holder sends them
+                notifier = await start_notifier(settings, rt, None, scheduler=False)
+                try:
+                    await build_router(settings, rt, notifier, leased=False).run_once()
+                finally:
+                    await notifier.stop()
                 return
-            # the notifier first, as in the app: the router hands its events to it
-            stops: list[notify.Stop] = []
-            await notify.start(rt, stops)
-            stops.extend(await start_workers(rt))
+            conflicts = CouchConflictStore(rt.couch, rt.dbs)
+            workers = await start_workers(settings, rt, conflicts, None)
             try:
                 await asyncio.Event().wait()  # until interrupted
             finally:
-                for stop in reversed(stops):
-                    await stop()
+                await workers.stop()
         finally:
             await rt.stop()
 
@@ -106,21 +112,29 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _resolve(args: argparse.Namespace) -> int:
+    from sync_gateway.conflict_store import CouchConflictStore
     from sync_gateway.databases import ensure_databases
     from sync_gateway.runtime import Runtime
 
-    from .workers import build_resolver
+    from .workers import build_resolver, start_notifier
+
+    settings = Settings()
 
     async def run() -> None:
-        rt = await Runtime.start(Settings())
+        rt = await Runtime.start(settings.gateway())
         try:
             await ensure_databases(rt.couch, rt.dbs)
-            resolver = build_resolver(rt)
-            if args.once:
-                done = await resolver.sweep()
-                print(f"resolved {len(done)} conflicted document(s)")
-            else:
-                await resolver.run()
+            # pushes to the users a merge overrode: outbox entries, sent by the lease holder
+            notifier = await start_notifier(settings, rt, None, scheduler=False)
+            try:
+                resolver = build_resolver(rt, CouchConflictStore(rt.couch, rt.dbs), notifier)
+                if args.once:
+                    done = await resolver.sweep()
+                    print(f"resolved {len(done)} conflicted document(s)")
+                else:
+                    await resolver.run()
+            finally:
+                await notifier.stop()
         finally:
             await rt.stop()
 
@@ -162,7 +176,7 @@ def _import(args: argparse.Namespace) -> int:
         print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr)
 
     async def run() -> int:
-        rt = await Runtime.start(Settings())
+        rt = await Runtime.start(Settings().gateway())
         try:
             await ensure_databases(rt.couch, rt.dbs)
             result = await import_file(

@@ -25,7 +25,8 @@ from sync_gateway.auth.users import UserStore
 from sync_gateway.couch import CouchClient, chunked
 from sync_gateway.databases import Databases, ensure_databases
 from sync_gateway.runtime import Runtime
-from sync_gateway.settings import Settings
+
+from .settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -373,15 +374,14 @@ async def seed_demo(
     return summary
 
 
-async def seed_if_empty(rt: Runtime) -> None:
+async def seed_if_empty(rt: Runtime, users: UserStore) -> None:
+    """Start-up with ``FIELDSYNC_SEED_DEMO``: the demo world, with the service's user store."""
     if await is_empty(rt.couch, rt.dbs):
-        from sync_gateway import auth
-
-        await seed_demo(rt.couch, rt.dbs, users=auth.install(rt).store)
+        await seed_demo(rt.couch, rt.dbs, users=users)
 
 
 async def seed_demo_cli(settings: Settings, args: argparse.Namespace) -> int:
-    rt = await Runtime.start(settings)
+    rt = await Runtime.start(settings.gateway())
     try:
         await ensure_databases(rt.couch, rt.dbs)
         if not args.force and not await is_empty(rt.couch, rt.dbs):

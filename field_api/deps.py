@@ -1,9 +1,12 @@
-"""FastAPI dependencies shared by the API routes: the runtime, the caller, role checks.
+"""FastAPI dependencies shared by the API routes: the services, the caller, role checks.
 
-runtime(request)            the service's Runtime (``app.state.runtime``)
+services(request)           the process's typed Services (``app.state.services``, container.py)
+runtime                     its Runtime: CouchDB client and database names
+authenticator, user_store, device_store   the gateway's auth services
+conflict_store              the conflict record store
+views_ready                 the design documents this process installed already
 current_principal           the authenticated caller, or 401 problem+json with the reason
 require_roles(*roles)       the caller when their role is one of ``roles``, else 403
-user_store / device_store   the auth package's stores, installed in ``runtime.extras``
 auth_errors()               turns the auth package's errors into problem+json errors
 """
 
@@ -15,14 +18,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from sync_gateway import auth
 from sync_gateway.auth import errors as auth_errs
 from sync_gateway.auth.authenticate import Authenticator, Principal
 from sync_gateway.auth.devices import DeviceStore
 from sync_gateway.auth.throttle import SignInThrottled
 from sync_gateway.auth.users import UserStore
+from sync_gateway.conflict_store import CouchConflictStore
 from sync_gateway.runtime import Runtime
 
+from .container import Services
 from .problems import (
     BadInput,
     Conflicting,
@@ -33,35 +37,44 @@ from .problems import (
 )
 
 
-def runtime(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+def runtime(s: ServicesDep) -> Runtime:
+    return s.runtime
+
+
+def authenticator(s: ServicesDep) -> Authenticator:
+    return s.gateway.auth.authenticator
+
+
+def user_store(s: ServicesDep) -> UserStore:
+    return s.gateway.auth.users
+
+
+def device_store(s: ServicesDep) -> DeviceStore:
+    return s.gateway.auth.devices
+
+
+def conflict_store(s: ServicesDep) -> CouchConflictStore:
+    return s.conflicts
+
+
+def views_ready(s: ServicesDep) -> set[str]:
+    return s.views_ready
 
 
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
-
-
-def authenticator(rt: RuntimeDep) -> Authenticator:
-    return auth.install(rt)
-
-
-def user_store(rt: RuntimeDep) -> UserStore:
-    auth.install(rt)
-    store = rt.extras["users"]
-    assert isinstance(store, UserStore)
-    return store
-
-
-def device_store(rt: RuntimeDep) -> DeviceStore:
-    auth.install(rt)
-    store = rt.extras["devices"]
-    assert isinstance(store, DeviceStore)
-    return store
-
-
 AuthenticatorDep = Annotated[Authenticator, Depends(authenticator)]
 UserStoreDep = Annotated[UserStore, Depends(user_store)]
 DeviceStoreDep = Annotated[DeviceStore, Depends(device_store)]
+ConflictStoreDep = Annotated[CouchConflictStore, Depends(conflict_store)]
+ViewsReadyDep = Annotated[set[str], Depends(views_ready)]
 
 
 async def current_principal(request: Request, authn: AuthenticatorDep) -> Principal:

@@ -432,22 +432,3 @@ def _public(doc: Mapping[str, Any]) -> Doc:
         "delivered_at",
     )
     return {k: doc.get(k) for k in keep}
-
-
-def config_from(settings: Any) -> WebhookConfig | None:
-    """The webhook's configuration, None when no URL is set; ValueError when it lacks a secret."""
-    if not settings.webhook_url:
-        return None
-    if settings.webhook_secret is None or not settings.webhook_secret.get_secret_value():
-        raise ValueError(
-            "FIELDSYNC_WEBHOOK_URL is set but FIELDSYNC_WEBHOOK_SECRET is not: set a secret "
-            "(receivers verify X-Fieldsync-Signature with it) or unset the URL"
-        )
-    return WebhookConfig(
-        url=settings.webhook_url,
-        secret=settings.webhook_secret.get_secret_value().encode(),
-        max_attempts=settings.webhook_max_attempts,
-        backoff_s=settings.webhook_backoff_s,
-        backoff_max_s=settings.webhook_backoff_max_s,
-        timeout_s=settings.webhook_timeout_s,
-    )

@@ -1,83 +1,149 @@
-"""Background workers in the service process: the router (and the others as they are added).
+"""Background workers in one process: the notifier, and the router, resolver, snapshot builder
+and order webhook that feed it or run beside it.
 
-With ``FIELDSYNC_RUN_WORKERS=false`` the process only serves HTTP, and the workers run elsewhere
-with ``fieldsync worker``. Workers talk to the gateway only through the runtime: the router
-wakes live feeds through the change hub after each copy, and the gateway wakes the router after
-a device push.
+With ``FIELDSYNC_RUN_WORKERS=false`` the service only serves HTTP, and the workers run elsewhere
+with ``fieldsync worker``. :func:`start_workers` starts the notifier first and builds every
+worker with its callbacks bound to it, so no router or resolver exists that notifies no one.
+In the service process the router wakes live feeds through the gateway's change hub
+(``live``) after each copy, and the gateway tells the router of a device's push
+(``Gateway.router``, set by the app factory); in a process of its own the router learns of
+writes from CouchDB.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 import structlog
 
 from conflict.resolver import Resolver
+from notifications.notifier import Notifier
 from sync_gateway.conflict_store import CouchConflictStore
 from sync_gateway.couch import CouchClient
+from sync_gateway.gateway import LiveFeeds
 from sync_gateway.router.leases import LeasedOwnership
 from sync_gateway.router.worker import Router
 from sync_gateway.runtime import Runtime
+from sync_gateway.snapshots.builder import SnapshotBuilder
+from sync_gateway.snapshots.policy import Policy
 from sync_gateway.work import ACTOR
 
 from . import notify
+from .settings import Settings
+from .webhooks import WebhookWorker
 
 log = structlog.get_logger(__name__)
 
 Stop = Callable[[], Awaitable[None]]
 
 
-def build_router(rt: Runtime, *, leased: bool = True) -> Router:
-    """The router; ``leased``: it shares the users with the other workers (``leases.py``),
-    otherwise it owns everything (``worker --once``)."""
-    s = rt.settings
+@dataclass
+class Workers:
+    """The workers running in this process (see the module docstring)."""
+
+    notifier: Notifier
+    router: Router
+    resolver: Resolver
+    snapshots: SnapshotBuilder
+    webhooks: WebhookWorker | None
+    _stops: list[Stop] = field(default_factory=list, repr=False)
+
+    async def stop(self) -> None:
+        """Stop the workers in the reverse order of their start, the notifier last."""
+        for stop in reversed(self._stops):
+            await stop()
+        self._stops = []
+
+
+async def start_notifier(
+    settings: Settings, rt: Runtime, live: LiveFeeds | None, *, scheduler: bool = True
+) -> Notifier:
+    """The notifier for the settings; ``scheduler=False`` for one-shot commands, which only
+    write outbox entries (the process holding the lease sends them)."""
+    config = settings.notifier()
+    if not scheduler:
+        config = dataclasses.replace(config, run_scheduler=False)
+    return await notify.start(rt, config, settings.fcm(), live)
+
+
+def build_router(
+    settings: Settings,
+    rt: Runtime,
+    notifier: Notifier,
+    live: LiveFeeds | None = None,
+    *,
+    leased: bool = True,
+) -> Router:
+    """The router, handing its events to ``notifier``; ``leased``: it shares the users with the
+    other workers (``leases.py``), otherwise it owns everything (``worker --once``)."""
+    c = rt.config
     ownership: LeasedOwnership | None = None
     if leased:
         holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         # a client of its own: renewals must never queue behind a burst's copies in the pool
-        lease_couch = CouchClient(rt.couch_url, timeout=s.couch_timeout_s, max_connections=8)
-        ownership = LeasedOwnership(lease_couch, rt.dbs.ops, holder, ttl_s=s.router_lease_ttl_s)
+        lease_couch = CouchClient(rt.couch_url, timeout=c.couch_timeout_s, max_connections=8)
+        ownership = LeasedOwnership(lease_couch, rt.dbs.ops, holder, ttl_s=c.router_lease_ttl_s)
     # the per-database feeds (PouchDB Server) hold a connection each: a pool without a limit
-    feed_couch = CouchClient(rt.couch_url, timeout=s.couch_timeout_s, max_connections=0)
+    feed_couch = CouchClient(rt.couch_url, timeout=c.couch_timeout_s, max_connections=0)
     router = Router(
         rt.couch,
         rt.dbs,
-        on_event=notify.router_events(rt),
-        on_db_written=notify.db_written(rt),
-        poll_interval_s=s.router_poll_s,
-        sweep_per_s=s.router_sweep_per_s,
+        on_event=notify.router_events(notifier),
+        on_db_written=notify.db_written(notifier, rt.dbs, live),
+        poll_interval_s=c.router_poll_s,
+        sweep_per_s=c.router_sweep_per_s,
         ownership=ownership,
         feed_couch=feed_couch,
     )
     if ownership is not None:
         ownership.details = router.status
-    rt.extras["router"] = router
     return router
 
 
-def build_resolver(rt: Runtime) -> Resolver:
-    store = CouchConflictStore(rt.couch, rt.dbs)
-    rt.extras.setdefault("conflict_store", store)
+def build_resolver(rt: Runtime, store: CouchConflictStore, notifier: Notifier) -> Resolver:
+    """The resolver of fs_orders and fs_field, pushing to the users it overrode."""
     # its longpoll must end well before the client's read timeout
-    wait_s = max(1.0, min(20.0, rt.settings.couch_timeout_s / 2))
-    resolver = Resolver(
+    wait_s = max(1.0, min(20.0, rt.config.couch_timeout_s / 2))
+    return Resolver(
         store,
         [rt.dbs.orders, rt.dbs.field],
         wait_s=wait_s,
-        on_resolved=notify.resolver_events(rt),
+        on_resolved=notify.resolver_events(notifier),
     )
-    rt.extras["resolver"] = resolver
-    return resolver
 
 
-async def start_workers(rt: Runtime) -> list[Stop]:
-    """Start every worker as a task; return the functions that stop them."""
-    router = build_router(rt)
+async def start_workers(
+    settings: Settings, rt: Runtime, conflicts: CouchConflictStore, live: LiveFeeds | None
+) -> Workers:
+    """Start the notifier, then every worker as a task."""
+    notifier = await start_notifier(settings, rt, live)
+    stops: list[Stop] = [notifier.stop]
+    try:
+        router = build_router(settings, rt, notifier, live)
+        stops.append(_start_router(router))
+        resolver = build_resolver(rt, conflicts, notifier)
+        stops.append(_start_task("resolver", resolver.run, resolver.stop, stop_first=True))
+        snapshots = _snapshot_builder(rt, router)
+        stops.append(_start_task("snapshots", snapshots.run, snapshots.stop, stop_first=True))
+        webhooks = _webhook_worker(settings, rt)
+        if webhooks is not None:
+            stops.append(_start_task("webhooks", webhooks.run, webhooks.stop))
+    except BaseException:
+        for stop in reversed(stops):
+            with contextlib.suppress(Exception):
+                await stop()
+        raise
+    return Workers(notifier, router, resolver, snapshots, webhooks, stops)
+
+
+def _start_router(router: Router) -> Stop:
     task = asyncio.create_task(_supervised("router", router.run), name="router")
 
     async def stop_router() -> None:
@@ -89,66 +155,55 @@ async def start_workers(rt: Runtime) -> list[Stop]:
         if isinstance(router.ownership, LeasedOwnership):
             await router.ownership.couch.aclose()
 
-    resolver = build_resolver(rt)
-    resolver_task = asyncio.create_task(_supervised("resolver", resolver.run), name="resolver")
+    return stop_router
 
-    async def stop_resolver() -> None:
-        await resolver.stop()
-        resolver_task.cancel()
+
+def _start_task(
+    name: str,
+    run: Callable[[], Awaitable[None]],
+    stop: Stop,
+    *,
+    stop_first: bool = False,
+) -> Stop:
+    """Run ``run`` supervised; the returned stop cancels it and calls ``stop`` (before the
+    cancel with ``stop_first``: workers that end their own loop cleanly)."""
+    task = asyncio.create_task(_supervised(name, run), name=name)
+
+    async def stop_task() -> None:
+        if stop_first:
+            await stop()
+        task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await resolver_task
+            await task
+        if not stop_first:
+            await stop()
 
-    snapshots = start_snapshot_builder(rt, router)
-    return [stop_router, stop_resolver, *start_webhook_worker(rt), snapshots]
+    return stop_task
 
 
-def start_snapshot_builder(rt: Runtime, router: Router) -> Stop:
+def _snapshot_builder(rt: Runtime, router: Router) -> SnapshotBuilder:
     """First-sync snapshots (sync_gateway/snapshots), kept fresh in the background: for the
     users this worker's router owns, looked at when the router's discovery sees them written."""
-    from sync_gateway.snapshots.builder import SnapshotBuilder
-    from sync_gateway.snapshots.policy import Policy
-
-    s = rt.settings
+    c = rt.config
     builder = SnapshotBuilder(
         rt.couch,
         rt.dbs,
-        Policy(s.snapshot_min_docs, s.snapshot_rebuild_changes, s.snapshot_max_age_s),
-        check_s=s.snapshot_check_s,
+        Policy(c.snapshot_min_docs, c.snapshot_rebuild_changes, c.snapshot_max_age_s),
+        check_s=c.snapshot_check_s,
         owns=router.ownership.owns,
     )
     router.write_listeners.append(builder.changed)
-    rt.extras["snapshots"] = builder
-    task = asyncio.create_task(_supervised("snapshots", builder.run), name="snapshots")
-
-    async def stop_snapshots() -> None:
-        await builder.stop()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    return stop_snapshots
+    return builder
 
 
-def start_webhook_worker(rt: Runtime) -> list[Stop]:
+def _webhook_worker(settings: Settings, rt: Runtime) -> WebhookWorker | None:
     """The outgoing order webhook (field_api.webhooks) when FIELDSYNC_WEBHOOK_URL is set."""
-    from .webhooks import WebhookWorker, config_from
-
-    config = config_from(rt.settings)
+    config = settings.webhook()
     if config is None:
-        return []
+        return None
     # its longpoll on fs_orders must end well before the client's read timeout
-    wait_s = max(1.0, min(20.0, rt.settings.couch_timeout_s / 2))
-    worker = WebhookWorker(rt.couch, rt.dbs, config, wait_s=wait_s)
-    rt.extras["webhooks"] = worker
-    task = asyncio.create_task(_supervised("webhooks", worker.run), name="webhooks")
-
-    async def stop_webhooks() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await worker.stop()
-
-    return [stop_webhooks]
+    wait_s = max(1.0, min(20.0, rt.config.couch_timeout_s / 2))
+    return WebhookWorker(rt.couch, rt.dbs, config, wait_s=wait_s)
 
 
 async def _supervised(name: str, run: Callable[[], Awaitable[None]]) -> None:

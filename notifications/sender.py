@@ -204,6 +204,27 @@ class LogSender:
         return out
 
 
+@dataclass(frozen=True)
+class FcmConfig:
+    """Where push goes: the Firebase service-account file (None: the log sender), the project
+    (default: the service account's) and the FCM origin (None: ``FCM_ORIGIN``; an emulator)."""
+
+    credentials_path: str | None = None
+    project_id: str | None = None
+    endpoint: str | None = None
+
+
+def sender_for(config: FcmConfig, *, app_name: str = "fieldsync") -> FcmSender | LogSender:
+    """:func:`make_sender` for a config; the environment is not read again."""
+    return make_sender(
+        config.credentials_path,
+        project_id=config.project_id,
+        endpoint=config.endpoint,
+        app_name=app_name,
+        environ={},
+    )
+
+
 def make_sender(
     credentials_path: str | None = None,
     *,

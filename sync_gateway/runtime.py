@@ -1,37 +1,38 @@
-"""What the running service holds: settings, CouchDB client, database names, embedded server.
+"""The storage a process runs on: the gateway's config, CouchDB client, database names, and
+the embedded server when no external CouchDB is configured.
 
-Built once at start-up by ``field_api.app`` (or a worker's CLI) and passed down; handlers reach it
-through ``request.app.state.runtime``.
+Started once by the composition root (``field_api``: the app factory or the CLI) and passed
+down; the services built on it are in ``sync_gateway.gateway.Gateway`` (and field_api's
+``Services``), never in here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import structlog
 
+from .config import GatewayConfig
 from .couch import CouchClient, CouchError
 from .couch.embedded import EmbeddedCouch
 from .databases import Databases
-from .settings import Settings
 
 log = structlog.get_logger(__name__)
 
 
 @dataclass
 class Runtime:
-    settings: Settings
+    config: GatewayConfig
     couch: CouchClient
     dbs: Databases
     embedded: EmbeddedCouch | None = None
-    extras: dict[str, object] = field(default_factory=dict)
 
     @property
     def couch_url(self) -> str:
         """The CouchDB URL with credentials, for clients of their own (feeds, workers)."""
         if self.embedded is not None:
             return self.embedded.admin_url
-        return self.settings.couchdb_url or ""
+        return self.config.couchdb_url or ""
 
     async def couch_status(self) -> tuple[bool, str]:
         """(answers, reason) for health checks and the gateway's 503.
@@ -48,23 +49,21 @@ class Runtime:
         return True, "ok"
 
     @classmethod
-    async def start(cls, settings: Settings) -> Runtime:
+    async def start(cls, config: GatewayConfig) -> Runtime:
         """Start the embedded CouchDB when no external one is configured; connect the client."""
         embedded = None
-        url = settings.couchdb_url
+        url = config.couchdb_url
         if not url:
             embedded = EmbeddedCouch(
-                settings.embedded_node_modules,
-                settings.data_dir / "couchdb",
-                port=settings.embedded_port,
+                config.embedded_node_modules,
+                config.data_dir / "couchdb",
+                port=config.embedded_port,
             )
             url = await embedded.start()
         couch = CouchClient(
-            url, timeout=settings.couch_timeout_s, max_connections=settings.couch_max_connections
+            url, timeout=config.couch_timeout_s, max_connections=config.couch_max_connections
         )
-        return cls(
-            settings=settings, couch=couch, dbs=Databases(settings.db_prefix), embedded=embedded
-        )
+        return cls(config=config, couch=couch, dbs=Databases(config.db_prefix), embedded=embedded)
 
     async def stop(self) -> None:
         await self.couch.aclose()

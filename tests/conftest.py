@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from sync_gateway.config import REPO_ROOT
 from sync_gateway.couch import CouchClient
 from sync_gateway.couch.embedded import EmbeddedCouch
 from sync_gateway.databases import Databases
-from sync_gateway.settings import REPO_ROOT
 
 # the browser fixtures (page, app_origin) and their screenshot-on-failure hook
 pytest_plugins = ["support.browser"]
@@ -85,8 +85,13 @@ class RunningService:
         self.url = url
 
     @property
+    def services(self):  # type: ignore[no-untyped-def]
+        """The typed services the app started (field_api/container.py)."""
+        return self.app.state.services  # type: ignore[attr-defined]
+
+    @property
     def runtime(self):  # type: ignore[no-untyped-def]
-        return self.app.state.runtime  # type: ignore[attr-defined]
+        return self.services.runtime
 
 
 @pytest.fixture
@@ -97,8 +102,8 @@ async def service_factory(couch_url: str, dbs: Databases):  # type: ignore[no-un
     import uvicorn
 
     from field_api.app import create_app
+    from field_api.settings import Settings
     from sync_gateway.couch.embedded import free_port
-    from sync_gateway.settings import Settings
 
     started: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
 

@@ -22,9 +22,8 @@ from pydantic import BaseModel
 
 from mobile_schema.timefmt import parse_timestamp
 from sync_gateway.auth.authenticate import Principal
-from sync_gateway.conflict_store import CouchConflictStore
 
-from ..deps import RuntimeDep, require_roles
+from ..deps import ConflictStoreDep, require_roles
 from ..problems import BadInput
 
 router = APIRouter(prefix="/api/v1", tags=["conflicts"])
@@ -35,14 +34,6 @@ Reader = Annotated[Principal, Depends(require_roles("manager", "backoffice", "ad
 class ConflictPage(BaseModel):
     records: list[dict[str, Any]]
     next_cursor: str | None
-
-
-def conflict_store(rt: RuntimeDep) -> CouchConflictStore:
-    store = rt.extras.get("conflict_store")
-    if not isinstance(store, CouchConflictStore):
-        store = CouchConflictStore(rt.couch, rt.dbs)
-        rt.extras["conflict_store"] = store
-    return store
 
 
 MAX_CURSOR = 1000
@@ -79,7 +70,7 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
 @router.get("/conflicts")
 async def list_conflicts(
     _: Reader,
-    store: Annotated[CouchConflictStore, Depends(conflict_store)],
+    store: ConflictStoreDep,
     user_id: str | None = None,
     doc_type: str | None = None,
     since: str | None = None,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -28,7 +29,7 @@ from notifications.audience import live_filter
 from notifications.live import Filter, LiveEvent, LiveHub, Subscription, format_sse
 from sync_gateway.auth.authenticate import Principal
 
-from ..deps import RuntimeDep, require_roles
+from ..deps import ServicesDep, require_roles
 from ..problems import ServiceUnavailable
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
@@ -37,19 +38,26 @@ Viewer = Annotated[Principal, Depends(require_roles("admin", "manager", "backoff
 RETRY_MS = 3_000
 
 
+@dataclass(frozen=True)
+class EventsConfig:
+    """``heartbeat_s``: a comment line this often keeps idle streams open through proxies."""
+
+    heartbeat_s: float = 15.0
+
+
 @router.get("/events", response_class=StreamingResponse)
 async def events(
     principal: Viewer,
-    rt: RuntimeDep,
+    s: ServicesDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
     resume: Annotated[str | None, Query(alias="last_event_id", max_length=64)] = None,
 ) -> StreamingResponse:
     """Server-sent events for the caller's role, resumable with Last-Event-ID."""
-    live = rt.extras.get("live")
-    if not isinstance(live, LiveHub):
+    if s.workers is None:
         raise ServiceUnavailable("live events run with the workers; this process has none")
+    config = s.settings.events()
     stream = _stream(
-        live, live_filter(principal), last_event_id or resume, rt.settings.sse_heartbeat_s
+        s.workers.notifier.live, live_filter(principal), last_event_id or resume, config.heartbeat_s
     )
     return StreamingResponse(
         stream,

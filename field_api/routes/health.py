@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from sync_gateway.runtime import Runtime
+from ..deps import RuntimeDep
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-async def healthz(request: Request) -> JSONResponse:
+async def healthz(runtime: RuntimeDep) -> JSONResponse:
     """200 when the service and CouchDB answer; 503 with the reason otherwise."""
-    runtime: Runtime = request.app.state.runtime
     ok, reason = await runtime.couch_status()
     if ok:
         return JSONResponse({"status": "ok", "couchdb": "ok"})

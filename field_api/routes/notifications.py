@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from sync_gateway.auth.authenticate import Principal
 
 from .. import notify
-from ..deps import RuntimeDep, require_roles
+from ..deps import RuntimeDep, ViewsReadyDep, require_roles
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"])
 
@@ -38,10 +38,11 @@ class NotificationPage(BaseModel):
 async def list_notifications(
     _: Reader,
     rt: RuntimeDep,
+    ready: ViewsReadyDep,
     user_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     status: State | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> NotificationPage:
     """Outbox entries: what was sent to whom, its state, attempts and last error."""
-    items = await notify.list_outbox(rt, user_id=user_id, status=status, limit=limit)
+    items = await notify.list_outbox(rt, ready, user_id=user_id, status=status, limit=limit)
     return NotificationPage(items=items)

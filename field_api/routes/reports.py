@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sync_gateway.auth.authenticate import Principal
 
-from ..deps import RuntimeDep, require_roles
+from ..deps import RuntimeDep, ViewsReadyDep, require_roles
 from ..services import reports as svc
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
@@ -148,21 +148,22 @@ class VisitsOut(BaseModel):
 async def sales(
     _: Readers,
     rt: RuntimeDep,
+    ready: ViewsReadyDep,
     group_by: Annotated[svc.GroupBy, Query(description="how rows are grouped")] = "day",
     from_: FromDay = None,
     to: ToDay = None,
 ) -> SalesOut:
     """Sales of confirmed, shipped and invoiced orders per group and currency."""
     report: dict[str, Any] = await svc.sales_report(
-        rt.couch, rt.dbs, rt.extras, group_by=group_by, start=from_, end=to
+        rt.couch, rt.dbs, ready, group_by=group_by, start=from_, end=to
     )
     return SalesOut.model_validate(report)
 
 
 @router.get("/visits", response_model_by_alias=True)
-async def visits(_: Readers, rt: RuntimeDep, from_: FromDay = None, to: ToDay = None) -> VisitsOut:
+async def visits(
+    _: Readers, rt: RuntimeDep, ready: ViewsReadyDep, from_: FromDay = None, to: ToDay = None
+) -> VisitsOut:
     """Visit coverage per assignee: planned vs done."""
-    report: dict[str, Any] = await svc.visits_report(
-        rt.couch, rt.dbs, rt.extras, start=from_, end=to
-    )
+    report: dict[str, Any] = await svc.visits_report(rt.couch, rt.dbs, ready, start=from_, end=to)
     return VisitsOut.model_validate(report)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sync_gateway.auth.authenticate import Principal
 
-from ..deps import DeviceStoreDep, RuntimeDep, UserStoreDep, require_roles
+from ..deps import DeviceStoreDep, RuntimeDep, UserStoreDep, ViewsReadyDep, require_roles
 from ..services import team as svc
 
 router = APIRouter(prefix="/api/v1", tags=["team"])
@@ -90,6 +90,7 @@ class TeamOut(BaseModel):
 async def team(
     _: Managers,
     rt: RuntimeDep,
+    ready: ViewsReadyDep,
     users: UserStoreDep,
     devices: DeviceStoreDep,
     day: Annotated[
@@ -98,5 +99,5 @@ async def team(
     ] = None,
 ) -> TeamOut:
     """Per field user: devices, last pull and push, pending changes, conflicts, the day's work."""
-    view: dict[str, Any] = await svc.team_view(rt.couch, rt.dbs, users, devices, rt.extras, day=day)
+    view: dict[str, Any] = await svc.team_view(rt.couch, rt.dbs, users, devices, ready, day=day)
     return TeamOut.model_validate(view)

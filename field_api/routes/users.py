@@ -16,7 +16,6 @@ DELETE /api/v1/me/devices/{device_id}     forget one of the caller's devices
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -29,11 +28,13 @@ from sync_gateway.auth.authenticate import Principal
 from sync_gateway.auth.errors import InvalidInput
 from sync_gateway.databases import USER_ID_RE
 
+from ..container import Services
 from ..deps import (
     AuthenticatorDep,
     DeviceStoreDep,
     PrincipalDep,
     RuntimeDep,
+    ServicesDep,
     UserStoreDep,
     auth_errors,
     require_roles,
@@ -127,7 +128,7 @@ def _user_out(doc: dict[str, Any]) -> UserOut:
 
 @router.post("/users", status_code=201)
 async def create_user(
-    body: UserIn, _: Admin, store: UserStoreDep, authn: AuthenticatorDep, rt: RuntimeDep
+    body: UserIn, _: Admin, store: UserStoreDep, authn: AuthenticatorDep, s: ServicesDep
 ) -> UserOut:
     """Create a user; a rep or engineer also gets their database."""
     with auth_errors():
@@ -141,7 +142,7 @@ async def create_user(
     authn.forget(body.id)
     if body.role in FIELD_ROLES:
         # fill the new database in the background; the periodic rescan would also find it
-        _fill_in_background(rt, body.id)
+        _fill_in_background(s, body.id)
     return _user_out(doc)
 
 
@@ -169,7 +170,7 @@ async def update_user(
     admin: Admin,
     store: UserStoreDep,
     authn: AuthenticatorDep,
-    rt: RuntimeDep,
+    s: ServicesDep,
 ) -> UserOut:
     """Change a user's name, time zone, role, password, or disable / enable them; a new
     password, a new role or a deactivation revokes the tokens issued before it."""
@@ -187,7 +188,7 @@ async def update_user(
             if body.role is not None and body.role != doc["role"]:
                 doc = await store.set_role(user_id, body.role)
                 if body.role in FIELD_ROLES:
-                    _fill_in_background(rt, user_id)
+                    _fill_in_background(s, user_id)
             if body.active is not None:
                 doc = await store.set_active(user_id, body.active)
     finally:
@@ -195,13 +196,10 @@ async def update_user(
     return _user_out(doc)
 
 
-def _fill_in_background(rt: Any, user_id: str) -> None:
-    router: Any = rt.extras.get("router")
-    if router is None:
-        return  # the router's periodic rescan finds the database
-    task = asyncio.create_task(router.add_user_db(user_id))
-    rt.extras.setdefault("background", set()).add(task)
-    task.add_done_callback(rt.extras["background"].discard)
+def _fill_in_background(s: Services, user_id: str) -> None:
+    if s.workers is None:
+        return  # the router runs elsewhere: its periodic rescan finds the database
+    s.in_background(s.workers.router.add_user_db(user_id))
 
 
 @router.post("/users/{user_id}/revoke-tokens")
@@ -223,7 +221,7 @@ async def me(principal: PrincipalDep, rt: RuntimeDep, authn: AuthenticatorDep) -
         raise NotFound("your user no longer exists")
     sync_url = None
     if doc["role"] in FIELD_ROLES:
-        sync_url = f"{rt.settings.public_base()}/sync/{rt.dbs.rep(doc['id'])}"
+        sync_url = f"{rt.config.public_base}/sync/{rt.dbs.rep(doc['id'])}"
     return MeOut(
         id=doc["id"],
         role=doc["role"],

@@ -38,7 +38,7 @@ something asks for a report (the router never copies ``_design/`` documents to d
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final, Literal
@@ -100,13 +100,13 @@ FIELD_VIEWS: Final[dict[str, dict[str, str]]] = {
 }
 
 
-async def ensure_views(couch: CouchClient, dbs: Databases, cache: MutableMapping[str, Any]) -> None:
-    """Create or update the design documents, once per process (``cache``: runtime.extras)."""
-    if cache.get("report_views_ready"):
+async def ensure_views(couch: CouchClient, dbs: Databases, ready: set[str]) -> None:
+    """Create or update the design documents, once per process (``ready``: those installed)."""
+    if DESIGN_ID in ready:
         return
     await ensure_design(couch, dbs.orders, DESIGN_ID, ORDERS_VIEWS)
     await ensure_design(couch, dbs.field, DESIGN_ID, FIELD_VIEWS)
-    cache["report_views_ready"] = True
+    ready.add(DESIGN_ID)
 
 
 # -- the date range ------------------------------------------------------------------------
@@ -202,7 +202,7 @@ async def _sales_by_product(
 async def sales_report(
     couch: CouchClient,
     dbs: Databases,
-    cache: MutableMapping[str, Any],
+    ready: set[str],
     *,
     group_by: GroupBy,
     start: str | None = None,
@@ -210,7 +210,7 @@ async def sales_report(
 ) -> Doc:
     """The sales report; the shape is in the route's model, the rules in the module docstring."""
     start, end = day_range(start, end)
-    await ensure_views(couch, dbs, cache)
+    await ensure_views(couch, dbs, ready)
     rows: list[Doc] = []
     totals: dict[str, Doc] = {}
     if group_by == "product":
@@ -266,14 +266,14 @@ def _coverage(done: int, planned: int) -> float | None:
 async def visits_report(
     couch: CouchClient,
     dbs: Databases,
-    cache: MutableMapping[str, Any],
+    ready: set[str],
     *,
     start: str | None = None,
     end: str | None = None,
 ) -> Doc:
     """Coverage per assignee: visits planned vs done in ``[from, to)``."""
     start, end = day_range(start, end)
-    await ensure_views(couch, dbs, cache)
+    await ensure_views(couch, dbs, ready)
     rows = await couch.view(
         dbs.field, DESIGN_ID, "visits_by_day", group_level=3, **_range(start, end)
     )

@@ -36,7 +36,7 @@ The day counts come from two map/reduce views (``_design/fs_team`` in fs_orders 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -74,13 +74,13 @@ def today() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d")
 
 
-async def ensure_views(couch: CouchClient, dbs: Databases, cache: MutableMapping[str, Any]) -> None:
-    """Once per process (``cache`` is the runtime's extras)."""
-    if cache.get("team_views_ready"):
+async def ensure_views(couch: CouchClient, dbs: Databases, ready: set[str]) -> None:
+    """Once per process (``ready``: the design documents it has installed)."""
+    if DESIGN_ID in ready:
         return
     await ensure_design(couch, dbs.orders, DESIGN_ID, ORDERS_VIEWS)
     await ensure_design(couch, dbs.field, DESIGN_ID, FIELD_VIEWS)
-    cache["team_views_ready"] = True
+    ready.add(DESIGN_ID)
 
 
 async def _grouped(
@@ -182,13 +182,13 @@ async def team_view(
     dbs: Databases,
     users: UserStore,
     devices: DeviceStore,
-    cache: MutableMapping[str, Any],
+    ready: set[str],
     *,
     day: str | None = None,
 ) -> dict[str, Any]:
     """``{"day", "users": [...]}``, one entry per field user ordered by id."""
     day = day or today()
-    await ensure_views(couch, dbs, cache)
+    await ensure_views(couch, dbs, ready)
     people = sorted(
         (u for u in await users.list_users() if u.get("role") in FIELD_ROLES),
         key=lambda u: str(u["id"]),

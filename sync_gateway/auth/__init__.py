@@ -7,19 +7,21 @@
     authenticate.py  Authorization header → Principal, with short-lived caches
     errors.py        AuthError and its hierarchy
 
-:func:`install` builds the services once per runtime and keeps them in ``runtime.extras``
-(``"users"``, ``"devices"``, ``"authenticator"``), where the gateway and the API find them.
+:func:`build` makes the services (:class:`AuthServices`) once; the composition root keeps them
+in the gateway (``sync_gateway.gateway.Gateway.auth``), where ``/sync`` and the API find them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 
 from mobile_schema import FIELD_ROLES, ROLES
 
-from ..runtime import Runtime
+from ..config import GatewayConfig
+from ..couch import CouchClient
+from ..databases import Databases
 from .authenticate import Authenticator, Principal
 from .devices import PLATFORMS, DeviceStore
 from .errors import AuthenticationFailed, AuthError
@@ -27,29 +29,26 @@ from .passwords import Passwords
 from .users import UserStore
 
 
-def install(runtime: Runtime) -> Authenticator:
-    """The runtime's Authenticator, creating it (and the user and device stores) on first use."""
-    existing: Any = runtime.extras.get("authenticator")
-    if isinstance(existing, Authenticator):
-        return existing
-    settings = runtime.settings
-    hasher = PasswordHasher(
-        time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib
-    )
-    users = UserStore(runtime.couch, runtime.dbs, Passwords(hasher))
-    runtime.extras["users"] = users
-    runtime.extras["devices"] = DeviceStore(runtime.couch, runtime.dbs)
-    authenticator = Authenticator(users, runtime.settings)
-    runtime.extras["authenticator"] = authenticator
-    return authenticator
+@dataclass(frozen=True)
+class AuthServices:
+    """The user and device stores and the authenticator of one process."""
+
+    users: UserStore
+    devices: DeviceStore
+    authenticator: Authenticator
 
 
-async def bootstrap(runtime: Runtime) -> None:
-    """Start-up hook: install the services; create the admin from settings.admin_password."""
-    authenticator = install(runtime)
-    password = runtime.settings.admin_password
-    if password is not None and password.get_secret_value():
-        await authenticator.store.ensure_bootstrap_admin(password.get_secret_value())
+def build(couch: CouchClient, dbs: Databases, config: GatewayConfig) -> AuthServices:
+    """The stores and the authenticator, with the config's password hashing cost and tokens."""
+    hasher = PasswordHasher(time_cost=config.argon2_time_cost, memory_cost=config.argon2_memory_kib)
+    users = UserStore(couch, dbs, Passwords(hasher))
+    return AuthServices(users, DeviceStore(couch, dbs), Authenticator(users, config))
+
+
+async def bootstrap(services: AuthServices, admin_password: str | None) -> None:
+    """Start-up: create the user ``admin`` with ``admin_password`` when no admin exists."""
+    if admin_password:
+        await services.users.ensure_bootstrap_admin(admin_password)
 
 
 __all__ = [
@@ -57,6 +56,7 @@ __all__ = [
     "PLATFORMS",
     "ROLES",
     "AuthError",
+    "AuthServices",
     "AuthenticationFailed",
     "Authenticator",
     "DeviceStore",
@@ -64,5 +64,5 @@ __all__ = [
     "Principal",
     "UserStore",
     "bootstrap",
-    "install",
+    "build",
 ]

@@ -49,7 +49,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from ..settings import Settings
+from ..config import GatewayConfig
 from . import tokens
 from .cache import TTLCache
 from .errors import (
@@ -83,7 +83,7 @@ class Authenticator:
     def __init__(
         self,
         store: UserStore,
-        settings: Settings,
+        settings: GatewayConfig,
         *,
         user_ttl_s: float = 5.0,
         basic_ttl_s: float = 300.0,

@@ -32,7 +32,7 @@ from pathlib import Path
 import structlog
 from pydantic import SecretStr
 
-from ..settings import REPO_ROOT, Settings
+from ..config import REPO_ROOT, GatewayConfig
 from .errors import AuthError
 
 log = structlog.get_logger(__name__)
@@ -114,7 +114,7 @@ def load_or_create(data_dir: Path) -> str:
     return value
 
 
-def resolve_jwt_secret(settings: Settings) -> SecretStr:
+def resolve_jwt_secret(settings: GatewayConfig) -> SecretStr:
     """The secret to sign with, or InsecureSecret saying why the service must not start."""
     given = settings.jwt_secret.get_secret_value() if settings.jwt_secret is not None else ""
     if not given:

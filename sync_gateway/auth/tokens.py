@@ -22,7 +22,7 @@ from typing import Any
 
 import jwt
 
-from ..settings import Settings
+from ..config import GatewayConfig
 from .errors import TokenExpired, TokenInvalid, TokenMalformed
 
 ALGORITHM = "HS256"
@@ -38,7 +38,7 @@ class Claims:
     jti: str
 
 
-def issue(user: Mapping[str, Any], settings: Settings, *, now: float | None = None) -> str:
+def issue(user: Mapping[str, Any], settings: GatewayConfig, *, now: float | None = None) -> str:
     """A signed token for ``user`` (a user document or any mapping with ``id`` and ``role``)."""
     issued = time.time() if now is None else now
     payload = {
@@ -51,14 +51,14 @@ def issue(user: Mapping[str, Any], settings: Settings, *, now: float | None = No
     return jwt.encode(payload, signing_key(settings), algorithm=ALGORITHM)
 
 
-def signing_key(settings: Settings) -> str:
+def signing_key(settings: GatewayConfig) -> str:
     """The secret; set at start-up by ``secret.resolve_jwt_secret`` (never a default)."""
     if settings.jwt_secret is None or not settings.jwt_secret.get_secret_value():
         raise TokenInvalid("no signing secret is configured")
     return settings.jwt_secret.get_secret_value()
 
 
-def decode(token: str, settings: Settings) -> Claims:
+def decode(token: str, settings: GatewayConfig) -> Claims:
     """Verify and decode; raises TokenExpired, TokenInvalid or TokenMalformed with a reason."""
     try:
         payload = jwt.decode(

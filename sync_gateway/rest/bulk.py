@@ -14,7 +14,6 @@ finds something missing and every ``_bulk_docs`` tell the router a push is under
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import orjson
@@ -198,8 +197,7 @@ async def bulk_docs(request: Request, ctx: SyncContext) -> Response:
     new_edits = body.get("new_edits", True)
     if not isinstance(new_edits, bool):
         raise GatewayError(400, "bad_request", "new_edits must be true or false")
-    router: Any = ctx.runtime.extras.get("router")
-    with router.settle.pushing(ctx.db) if router is not None else contextlib.nullcontext():
+    with ctx.gateway.router.pushing(ctx.db):
         screened = await screen(
             ctx.couch,
             ctx.runtime.dbs,

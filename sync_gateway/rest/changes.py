@@ -13,7 +13,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..feeds import FeedRequest, Feeds
+from ..feeds import FeedRequest
 from .context import SyncContext, endpoint, record_activity
 from .encoding import read_body
 from .errors import JSON, GatewayError
@@ -33,7 +33,7 @@ async def changes(request: Request, ctx: SyncContext) -> Response:
             if not isinstance(body, dict):
                 raise GatewayError(400, "bad_request", "the body must be a JSON object")
     req = FeedRequest.parse(request.query_params, body)
-    feeds = Feeds(ctx.couch, ctx.runtime.extras["hub"])  # type: ignore[arg-type]
+    feeds = ctx.gateway.feeds
     record_activity(ctx, request, "pull")
     if req.feed in ("continuous", "eventsource"):
         await ctx.couch.db_info(ctx.db)  # fail now with a status, not inside the stream

@@ -28,7 +28,8 @@ from .. import metrics
 from ..auth.devices import DEVICE_ID_RE, DEVICE_ID_RULE
 from ..couch import CouchHTTPError, CouchUnavailable
 from ..feeds import FeedRequestError
-from ..runtime import Runtime
+from ..gateway import Gateway
+from ..gateway import of as gateway_of
 from .cookies import CookieRefused, credentials
 from .encoding import BodyError
 from .errors import GatewayError, couch_error
@@ -39,10 +40,11 @@ Handler = Callable[[Request, "SyncContext"], Awaitable[Response]]
 class SyncContext:
     """One authenticated request on the user's own database."""
 
-    def __init__(self, runtime: Runtime, db: str, user_id: str, role: str, device_id: str) -> None:
-        self.runtime = runtime
+    def __init__(self, gateway: Gateway, db: str, user_id: str, role: str, device_id: str) -> None:
+        self.gateway = gateway
+        self.runtime = runtime = gateway.runtime
         self.couch = runtime.couch
-        self.settings = runtime.settings
+        self.settings = runtime.config
         self.db = db
         self.user_id = user_id
         self.role = role
@@ -91,10 +93,11 @@ async def _authorize(request: Request, needs_db: bool) -> SyncContext:
     from ..auth.errors import AuthenticationFailed
     from ..auth.throttle import SignInThrottled
 
-    runtime: Runtime = request.app.state.runtime
+    gateway = gateway_of(request)
+    runtime = gateway.runtime
     if runtime.embedded is not None and not runtime.embedded.available:
         raise GatewayError(503, "service_unavailable", "the database is restarting; retry shortly")
-    authenticator: Any = runtime.extras["authenticator"]
+    authenticator = gateway.auth.authenticator
     try:
         principal = await authenticator.authenticate(
             credentials(request), client=request.client.host if request.client else None
@@ -122,13 +125,13 @@ async def _authorize(request: Request, needs_db: bool) -> SyncContext:
     if not DEVICE_ID_RE.match(device):
         # the rule of POST /api/v1/me/devices: no markup, no unbounded text in device records
         raise GatewayError(400, "bad_request", f"X-Device-Id is not valid: {DEVICE_ID_RULE}")
-    return SyncContext(runtime, db, principal.user_id, principal.role, device)
+    return SyncContext(gateway, db, principal.user_id, principal.role, device)
 
 
 def record_activity(ctx: SyncContext, request: Request, kind: str) -> None:
-    recorder: Any = ctx.runtime.extras.get("activity")
-    if recorder is not None:
-        recorder.record(ctx.user_id, ctx.device_id, kind, request.headers.get("user-agent", ""))
+    ctx.gateway.activity.record(
+        ctx.user_id, ctx.device_id, kind, request.headers.get("user-agent", "")
+    )
 
 
 def shape_latest(ctx: SyncContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -136,7 +139,7 @@ def shape_latest(ctx: SyncContext, params: dict[str, Any]) -> dict[str, Any]:
     request from any device would take the database down). There the gateway drops ``latest``:
     the replicator then stores the revision it asked for and the next changes pass brings the
     newer leaf, so devices still converge. CouchDB gets ``latest`` as asked."""
-    if ctx.runtime.extras.get("backend_crashes_on_latest"):
+    if ctx.gateway.backend_crashes_on_latest:
         params.pop("latest", None)
     return params
 
@@ -144,16 +147,10 @@ def shape_latest(ctx: SyncContext, params: dict[str, Any]) -> dict[str, Any]:
 def mark_pushing(ctx: SyncContext) -> None:
     """A device is in the middle of a push (its ``_revs_diff``, its checkpoint): the router
     lets the push settle before carrying it in (router/settle.py)."""
-    router: Any = ctx.runtime.extras.get("router")
-    if router is not None:
-        router.settle.mark(ctx.db)
+    ctx.gateway.router.push_request_ended(ctx.db)
 
 
 def notify_written(ctx: SyncContext) -> None:
     """Wake this user's other devices' live feeds and the router now, not at their next round."""
-    hub: Any = ctx.runtime.extras.get("hub")
-    if hub is not None:
-        hub.notify(ctx.db)
-    router: Any = ctx.runtime.extras.get("router")
-    if router is not None:
-        router.notify_rep_changed(ctx.user_id)
+    ctx.gateway.live.notify(ctx.db)
+    ctx.gateway.router.notify_rep_changed(ctx.user_id)

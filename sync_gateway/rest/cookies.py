@@ -30,7 +30,8 @@ from email.utils import formatdate
 
 from starlette.requests import Request
 
-from ..settings import normalize_origin
+from ..config import normalize_origin
+from ..gateway import of as gateway_of
 
 COOKIE = "AuthSession"  # CouchDB's name: pouchdb-authentication and Couchbase Lite expect it
 PATH = "/sync"
@@ -67,7 +68,7 @@ def origin_allowed(request: Request, origin: str) -> bool:
     except ValueError:
         return False
     own = {f"{request.url.scheme}://{request.headers.get('host', '')}"}
-    own.add(request.app.state.settings.public_base())
+    own.add(gateway_of(request).runtime.config.public_base)
     return normalized in {_origin_of(url) for url in own}
 
 
@@ -88,12 +89,12 @@ def clear_cookie(request: Request) -> str:
 
 
 def _flags(request: Request) -> str:
-    settings = request.app.state.settings
-    samesite: str = settings.session_cookie_samesite
+    config = gateway_of(request).runtime.config
+    samesite: str = config.session_cookie_samesite
     secure = (
         samesite == "none"
         or request.url.scheme == "https"
-        or settings.public_base().startswith("https://")
+        or config.public_base.startswith("https://")
     )
     flags = ["HttpOnly", f"SameSite={samesite.capitalize()}"]
     if secure:

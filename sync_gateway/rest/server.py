@@ -13,6 +13,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..gateway import of as gateway_of
 from .context import SyncContext, endpoint
 from .errors import couch_error
 from .responses import json_response
@@ -24,7 +25,7 @@ async def server_root(request: Request) -> Response:
         request,
         {
             "couchdb": "Welcome",
-            **await server_uuid(request.app.state.runtime),
+            **await server_uuid(gateway_of(request)),
             "version": "3.3.3",
             "vendor": {"name": "fieldsync sync gateway"},
             "features": ["access-ready"],

@@ -38,7 +38,8 @@ from ..auth import tokens
 from ..auth.authenticate import Authenticator, Principal
 from ..auth.errors import AuthenticationFailed, NoCredentials
 from ..auth.throttle import SignInThrottled
-from ..runtime import Runtime
+from ..gateway import Gateway
+from ..gateway import of as gateway_of
 from .cookies import COOKIE, CookieRefused, clear_cookie, credentials, origin_allowed, set_cookie
 from .encoding import BodyError, read_body
 from .errors import JSON, couch_error
@@ -57,23 +58,21 @@ async def session(request: Request) -> Response:
 
 
 async def _session(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
-    authenticator = runtime.extras.get("authenticator")
-    if not isinstance(authenticator, Authenticator):
-        return couch_error(503, "service_unavailable", "the service is starting; retry shortly")
+    gateway = gateway_of(request)
+    authenticator = gateway.auth.authenticator
     try:
         if request.method == "POST":
-            return await _sign_in(request, runtime, authenticator)
+            return await _sign_in(request, authenticator)
         if request.method == "DELETE":
             return await _sign_out(request, authenticator)
-        return await _who(request, runtime, authenticator)
+        return await _who(request, gateway, authenticator)
     except BodyError as exc:
         return couch_error(exc.status, exc.error, exc.reason)
     except CookieRefused as exc:
         return couch_error(403, "forbidden", str(exc))
 
 
-async def _sign_in(request: Request, runtime: Runtime, authn: Authenticator) -> Response:
+async def _sign_in(request: Request, authn: Authenticator) -> Response:
     origin = request.headers.get("origin")
     if origin is not None and not origin_allowed(request, origin):
         return couch_error(
@@ -98,8 +97,8 @@ async def _sign_in(request: Request, runtime: Runtime, authn: Authenticator) -> 
         return Response(
             orjson.dumps({"error": "unauthorized", "reason": str(exc)}), 401, media_type=JSON
         )
-    token = tokens.issue(user, runtime.settings)
-    claims = tokens.decode(token, runtime.settings)
+    token = tokens.issue(user, authn.settings)
+    claims = tokens.decode(token, authn.settings)
     response = json_response(request, {"ok": True, "name": user["id"], "roles": [user["role"]]})
     response.headers.append("Set-Cookie", set_cookie(request, token, claims.exp))
     response.headers["Cache-Control"] = "no-store"
@@ -129,7 +128,7 @@ async def _name_and_password(request: Request) -> tuple[str, str]:
     return name, password
 
 
-async def _who(request: Request, runtime: Runtime, authn: Authenticator) -> Response:
+async def _who(request: Request, gateway: Gateway, authn: Authenticator) -> Response:
     from_cookie = not request.headers.get("authorization")
     principal: Principal | None = None
     try:
@@ -146,8 +145,8 @@ async def _who(request: Request, runtime: Runtime, authn: Authenticator) -> Resp
         )
     info["authenticated"] = "cookie" if from_cookie else "default"
     if is_field_role(principal.role):
-        db = runtime.dbs.rep(principal.user_id)
-        info["sync_url"] = f"{runtime.settings.public_base()}/sync/{db}"
+        db = gateway.runtime.dbs.rep(principal.user_id)
+        info["sync_url"] = f"{gateway.runtime.config.public_base}/sync/{db}"
     user_ctx = {"name": principal.user_id, "roles": [principal.role]}
     return json_response(request, {"ok": True, "userCtx": user_ctx, "info": info})
 

@@ -23,7 +23,6 @@ import time
 import zlib
 from collections.abc import AsyncIterator
 from email.utils import formatdate
-from typing import Any
 
 import orjson
 import structlog
@@ -33,7 +32,7 @@ from starlette.routing import Route
 
 from ..couch import CouchError, CouchUnavailable
 from ..couch.client import RawResponse
-from ..runtime import Runtime
+from ..gateway import Gateway, SnapshotWants
 from ..server_id import server_uuid as read_server_uuid
 from ..snapshots import SnapshotMissing
 from ..snapshots.policy import Policy, is_stale, seq_number
@@ -49,17 +48,17 @@ GUNZIP_CHUNK = 256 * 1024
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-async def server_uuid(runtime: Runtime) -> dict[str, str]:
+async def server_uuid(gateway: Gateway) -> dict[str, str]:
     """``{"uuid": ...}`` for ``GET /sync/`` (``server_id.py``), read once per process; empty
     while CouchDB cannot be read (PouchDB then names checkpoints after the URL)."""
-    cached = runtime.extras.get("server_uuid")
-    if not isinstance(cached, str):
+    cached = gateway.server_uuid
+    if cached is None:
         try:
-            cached = await read_server_uuid(runtime.couch, runtime.dbs)
+            cached = await read_server_uuid(gateway.runtime.couch, gateway.runtime.dbs)
         except CouchError as exc:
             log.warning("server_uuid_unavailable", error=str(exc))
             return {}
-        runtime.extras["server_uuid"] = cached
+        gateway.server_uuid = cached
     return {"uuid": cached}
 
 
@@ -93,7 +92,7 @@ def parse_range(header: str | None, total: int) -> tuple[int, int] | str | None:
 async def snapshot(request: Request, ctx: SyncContext) -> Response:
     """The user's database as one dump (see the module docstring)."""
     store = SnapshotStore(ctx.couch, ctx.runtime.dbs)
-    builder: Any = ctx.runtime.extras.get("snapshots")
+    builder = ctx.gateway.snapshots
     gzipped = wants_gzip(request)
     try:
         if request.method == "HEAD":
@@ -158,7 +157,9 @@ async def _open(
     return await store.open(user_id, upstream_range)
 
 
-async def _headers(ctx: SyncContext, snap: Snapshot, gzipped: bool, builder: Any) -> dict[str, str]:
+async def _headers(
+    ctx: SyncContext, snap: Snapshot, gzipped: bool, builder: SnapshotWants | None
+) -> dict[str, str]:
     info = await ctx.couch.db_info(ctx.db)
     db_seq = seq_number(info.get("update_seq", 0))
     stale = is_stale(snap.seq_number, snap.built_at, db_seq, time.time(), policy_of(ctx))

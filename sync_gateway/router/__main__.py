@@ -1,41 +1,27 @@
-"""``python -m sync_gateway.router [--once]``: the router as a process of its own.
+"""``python -m sync_gateway.router`` refuses to run, and says what to run instead.
 
-Settings come from the environment (``COUCHDB_URL``, ``FIELDSYNC_DB_PREFIX`` ...) as for the
-service; without ``COUCHDB_URL`` the embedded server starts, which only makes sense with
-``--once`` against its data folder. ``--once`` drains every feed to its end and exits.
+A router started here would copy documents and notify no one: its events (an order confirmed,
+a visit assigned, a territory lost) go to the notifier, which only the composition root wires
+(``field_api.workers``). ``fieldsync worker [--once]`` runs the router with it; nothing is
+copied by this module, so a script that still calls it fails loudly instead of silently.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
+import sys
 
-from ..runtime import Runtime
-from ..settings import Settings
-from .worker import Router
-
-
-async def _main(once: bool) -> None:
-    runtime = await Runtime.start(Settings())
-    router = Router(runtime.couch, runtime.dbs)
-    try:
-        if once:
-            await router.run_once()
-        else:
-            await router.run()
-    finally:
-        await router.stop()
-        await runtime.stop()
+REFUSAL = (
+    "python -m sync_gateway.router no longer runs the router: it would copy documents and "
+    "send no notifications. Run `fieldsync worker` (or `fieldsync worker --once` to drain every "
+    "feed and exit), which starts the router with the notifier; the settings are the same "
+    "(COUCHDB_URL, FIELDSYNC_DB_PREFIX, ...)."
+)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m sync_gateway.router")
-    parser.add_argument("--once", action="store_true", help="drain every feed, then exit")
-    args = parser.parse_args()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_main(args.once))
+def main() -> int:
+    sys.stderr.write(REFUSAL + "\n")
+    return 2
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

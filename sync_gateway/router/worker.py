@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import structlog
@@ -98,7 +99,7 @@ class Router:
         couch: CouchClient,
         dbs: Databases,
         *,
-        on_event: EventCallback | None = None,
+        on_event: EventCallback | None,
         on_db_written: Callable[[str], None] | None = None,
         page_size: int = 200,
         poll_interval_s: float = 1.0,
@@ -113,7 +114,9 @@ class Router:
         rep_page_size: int = 1000,
         settle: PushSettle | None = None,
     ) -> None:
-        """``feed_couch``: a client with an unbounded pool for the per-database feeds (PouchDB
+        """``on_event`` has no default: a router that copies and tells no one must be asked
+        for (``None``, tests), never happen because a caller forgot the notifier.
+        ``feed_couch``: a client with an unbounded pool for the per-database feeds (PouchDB
         Server); ``discovery``: given, or chosen by :func:`.discovery.detect` in :meth:`run`."""
         self.couch = couch
         self.dbs = dbs
@@ -276,6 +279,14 @@ class Router:
         if rep is not None:
             self.settle.mark(rep.db)
             self.drains.mark(user_id)
+
+    def push_request_ended(self, db: str) -> None:
+        """A device's request in a push on ``db`` ended: let the push settle (settle.py)."""
+        self.settle.mark(db)
+
+    def pushing(self, db: str) -> AbstractContextManager[None]:
+        """A device's ``_bulk_docs`` on ``db`` is being stored: hold its fan-in until done."""
+        return self.settle.pushing(db)
 
     def status(self) -> dict[str, Any]:
         """What this worker is doing, for the presence lease (docs/deploy.md, what to watch)."""

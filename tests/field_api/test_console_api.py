@@ -9,7 +9,7 @@ from api_world import api, as_admin, assert_problem  # noqa: F401
 from support.orders_world import order
 from support.world import World
 
-from field_api.workers import build_resolver
+from conflict.resolver import Resolver
 from mobile_schema import sample_order_line
 
 ACCOUNTS = [
@@ -144,7 +144,8 @@ async def test_order_history_names_the_writer_of_each_revision_and_the_conflicts
         "updated_by": "alice-phone",
     }
     await api.couch.bulk_docs(db, [edited], new_edits=False)
-    await build_resolver(api.service.runtime).sweep()
+    # no workers in this world: a resolver of its own (its pushes are not what is tested here)
+    await Resolver(api.service.services.conflicts, [api.dbs.orders, api.dbs.field]).sweep()
 
     async with api.http("olga") as http:
         resp = await http.get("/api/v1/orders/order:h-1/history")

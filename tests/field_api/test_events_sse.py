@@ -119,7 +119,7 @@ async def test_back_office_gets_order_events_and_resumes_without_loss(office: Wo
 
     # written while the client is away: replayed after its last id, in order, nothing twice
     missed = [await write_order(office, n) for n in (3, 4, 5)]
-    live = office.service.runtime.extras["live"]
+    live = office.service.services.workers.notifier.live
     await wait_until(lambda: sum(e.topic == "order" for e in live._buffer) == 5, timeout=TIMEOUT)
     async with events(office, "olga", last_event_id=got[-1].id) as stream:
         resumed = [await stream.event() for _ in missed]
@@ -138,7 +138,7 @@ async def test_an_id_it_cannot_resume_from_starts_with_a_reset(office: World) ->
 
 
 async def test_events_are_filtered_by_role(office: World) -> None:
-    live = office.service.runtime.extras["live"]
+    live = office.service.services.workers.notifier.live
     async with events(office, "max") as manager, events(office, "admin") as admin:
         order = await write_order(office, 1)
         await wait_until(lambda: any(e.topic == "order" for e in live._buffer), timeout=TIMEOUT)

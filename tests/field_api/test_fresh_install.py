@@ -25,14 +25,15 @@ import pytest
 from polling import wait_until
 
 from field_api.app import create_app
+from field_api.settings import Settings
 from sync_gateway.auth.secret import (
     InsecureSecret,
     published_values,
     resolve_jwt_secret,
     weakness,
 )
+from sync_gateway.config import REPO_ROOT
 from sync_gateway.couch.embedded import CREDENTIALS_FILE, free_port
-from sync_gateway.settings import REPO_ROOT, Settings
 
 OLD_DEFAULT = "dev-only-change-me-dev-only-change-me"
 
@@ -117,7 +118,7 @@ def test_every_value_written_in_deploy_is_refused() -> None:
 
 def test_dev_insecure_starts_anyway(tmp_path: Path) -> None:
     settings = Settings(jwt_secret=OLD_DEFAULT, dev_insecure=True, data_dir=tmp_path)  # type: ignore[arg-type]
-    assert resolve_jwt_secret(settings).get_secret_value() == OLD_DEFAULT
+    assert resolve_jwt_secret(settings.gateway()).get_secret_value() == OLD_DEFAULT
     create_app(settings)  # no InsecureSecret
 
 

@@ -16,9 +16,9 @@ import pytest
 
 from field_api.importer import ImportResult, RowError, import_file
 from mobile_schema import sample, validate_document
+from sync_gateway.config import REPO_ROOT
 from sync_gateway.couch import CouchClient
 from sync_gateway.databases import Databases, ensure_databases
-from sync_gateway.settings import REPO_ROOT
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ def confirmed(user: str, order: str) -> Event:
 
 
 async def test_entries_sent_to_the_log_are_listed_newest_first_and_filtered(office: World) -> None:
-    notifier = office.service.runtime.extras["notifier"]
+    notifier = office.service.services.workers.notifier
     assert notifier.sender.name == "log"  # no credentials: push disabled
     ids = await notifier.enqueue([confirmed("alice", "order:o-1"), confirmed("bob", "order:o-2")])
     dead = build_entry(confirmed("carol", "order:o-3"), datetime.now(UTC), "dead1", False)

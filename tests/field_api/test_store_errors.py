@@ -19,10 +19,10 @@ from fastapi import FastAPI
 from support.world import login
 
 from field_api import problems
+from sync_gateway.config import REPO_ROOT
 from sync_gateway.couch import CouchClient, CouchConflict, CouchNotFound, update_with_retry
 from sync_gateway.couch.embedded import EmbeddedCouch
 from sync_gateway.databases import Databases
-from sync_gateway.settings import REPO_ROOT
 
 
 @pytest.fixture

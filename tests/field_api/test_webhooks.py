@@ -22,11 +22,11 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from support.world import login
 
+from field_api.settings import Settings
 from field_api.webhooks import (
     WebhookConfig,
     WebhookWorker,
     backoff,
-    config_from,
     doc_id_of,
     sign,
     verify,
@@ -35,7 +35,6 @@ from mobile_schema import sample
 from sync_gateway.couch import CouchClient
 from sync_gateway.couch.embedded import free_port
 from sync_gateway.databases import Databases, ensure_databases
-from sync_gateway.settings import Settings
 
 SECRET = b"s3cret-webhook-key"
 
@@ -394,10 +393,10 @@ async def test_service_delivers_and_lists_deliveries(
     ],
 )
 def test_config_from_settings(overrides: dict[str, Any], expected: bytes | None) -> None:
-    config = config_from(Settings(**overrides))
+    config = Settings(**overrides).webhook()
     assert (config.secret if config else None) == expected
 
 
 def test_a_url_without_a_secret_is_refused() -> None:
     with pytest.raises(ValueError, match="FIELDSYNC_WEBHOOK_SECRET"):
-        config_from(Settings(webhook_url="http://erp/hook"))
+        Settings(webhook_url="http://erp/hook").webhook()

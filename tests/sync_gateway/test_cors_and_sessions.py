@@ -13,8 +13,8 @@ import pytest
 from polling import wait_until
 from support.world import World, add_user, login
 
+from field_api.settings import Settings
 from mobile_schema import sample
-from sync_gateway.settings import Settings
 
 APP = "http://localhost:5173"
 OTHER = "https://evil.example"

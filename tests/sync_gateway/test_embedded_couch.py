@@ -9,9 +9,9 @@ import httpx
 import pytest
 from polling import wait_until
 
+from sync_gateway.config import REPO_ROOT
 from sync_gateway.couch import CouchClient, CouchUnauthorized, CouchUnavailable
 from sync_gateway.couch.embedded import EmbeddedCouch
-from sync_gateway.settings import REPO_ROOT
 
 
 @pytest.fixture

@@ -37,11 +37,11 @@ from mobile_schema import sample, sample_order_line
 from mobile_schema.money import order_total
 from notifications.events import Event, EventKind
 from notifications.outbox import entry_local_id
+from sync_gateway.config import REPO_ROOT
 from sync_gateway.conflict_store import CouchConflictStore
 from sync_gateway.couch import CouchClient
 from sync_gateway.couch.embedded import EmbeddedCouch, free_port
 from sync_gateway.databases import Databases, ensure_databases
-from sync_gateway.settings import REPO_ROOT
 
 ORDERS = 300
 

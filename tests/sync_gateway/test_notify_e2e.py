@@ -186,8 +186,8 @@ async def test_one_service_of_two_runs_the_jobs_and_another_takes_over(
     service_factory: Any,
 ) -> None:
     settings = {"scheduler_lease_ttl_s": 3.0, "notify_dispatch_s": 0.2}
-    first = (await service_factory(**settings)).runtime.extras["notifier"]
-    second = (await service_factory(**settings)).runtime.extras["notifier"]
+    first = (await service_factory(**settings)).services.workers.notifier
+    second = (await service_factory(**settings)).services.workers.notifier
     await wait_until(lambda: first.scheduler.runs["dispatch"] >= 3, timeout=TIMEOUT)
     assert first.lease.held and not second.lease.held
     assert second.scheduler.runs["dispatch"] == 0
@@ -212,7 +212,7 @@ async def test_one_service_of_two_runs_the_jobs_and_another_takes_over(
     assert first.scheduler.runs["dispatch"] == stopped_runs
 
     # a third; the second dies without giving the lease up: the third waits for it to expire
-    third = (await service_factory(**settings)).runtime.extras["notifier"]
+    third = (await service_factory(**settings)).services.workers.notifier
     second.scheduler.scheduler.shutdown(wait=False)
     assert not third.lease.held
     await wait_until(lambda: third.lease.held, timeout=TIMEOUT, message="takeover after expiry")

@@ -34,7 +34,7 @@ async def world(service_factory: Any) -> World:
 
 
 def builder(world: World) -> Any:
-    return world.service.runtime.extras["snapshots"]
+    return world.service.services.workers.snapshots
 
 
 def snapshot_url(world: World, user: str = "alice") -> str:

@@ -125,7 +125,7 @@ async def test_x_device_id_follows_the_pattern_of_me_devices(quiet: World, devic
 
 
 async def test_device_records_per_user_are_capped(quiet: World) -> None:
-    recorder = quiet.service.runtime.extras["activity"]
+    recorder = quiet.service.services.gateway.activity
     async with quiet.http("alice") as http:
         for n in range(MAX_DEVICES_PER_USER + 5):
             resp = await http.get(

@@ -139,7 +139,7 @@ async def test_pulls_and_pushes_are_recorded_per_device(service_factory: Any, ph
     await phone.put(order("dev-1"))
     await phone.push(alice.sync_url, headers=headers)
     await phone.pull(alice.sync_url, headers=headers)
-    devices = service.runtime.extras["devices"]
+    devices = service.services.gateway.auth.devices
 
     async def recorded() -> Any:
         doc = await devices.get_device("alice", "pda-7")

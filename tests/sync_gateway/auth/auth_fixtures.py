@@ -16,9 +16,9 @@ from argon2 import PasswordHasher
 from sync_gateway.auth.devices import DeviceStore
 from sync_gateway.auth.passwords import Passwords
 from sync_gateway.auth.users import UserStore
+from sync_gateway.config import GatewayConfig
 from sync_gateway.couch import CouchClient
 from sync_gateway.databases import Databases, ensure_databases
-from sync_gateway.settings import Settings
 
 
 @pytest.fixture(name="passwords")
@@ -27,8 +27,8 @@ def passwords_fixture() -> Passwords:
 
 
 @pytest.fixture(name="settings")
-def settings_fixture() -> Settings:
-    return Settings(jwt_secret="unit-test-secret-unit-test-secret-0123", token_ttl_s=600)  # type: ignore[arg-type]
+def settings_fixture() -> GatewayConfig:
+    return GatewayConfig(jwt_secret="unit-test-secret-unit-test-secret-0123", token_ttl_s=600)  # type: ignore[arg-type]
 
 
 @pytest.fixture(name="users")

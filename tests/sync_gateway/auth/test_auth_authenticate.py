@@ -23,7 +23,7 @@ from sync_gateway.auth.errors import (
     WrongCredentials,
 )
 from sync_gateway.auth.users import UserStore
-from sync_gateway.settings import Settings
+from sync_gateway.config import GatewayConfig
 
 
 def basic(user: str, password: str) -> str:
@@ -31,13 +31,13 @@ def basic(user: str, password: str) -> str:
 
 
 @pytest.fixture
-async def authn(users: UserStore, settings: Settings) -> Authenticator:
+async def authn(users: UserStore, settings: GatewayConfig) -> Authenticator:
     await users.create_user("ana", name="Ana Rep", role="rep", password="secret-123")
     return Authenticator(users, settings, user_ttl_s=0.5)
 
 
 async def test_bearer_and_basic_give_the_same_principal(
-    authn: Authenticator, settings: Settings
+    authn: Authenticator, settings: GatewayConfig
 ) -> None:
     user = await authn.store.require_user("ana")
     expected = Principal(user_id="ana", role="rep", name="Ana Rep")
@@ -69,18 +69,18 @@ async def test_refusals_name_their_reason(
         await authn.authenticate(header)
 
 
-async def test_expired_and_forged_tokens(authn: Authenticator, settings: Settings) -> None:
+async def test_expired_and_forged_tokens(authn: Authenticator, settings: GatewayConfig) -> None:
     user = await authn.store.require_user("ana")
     expired = tokens.issue(user, settings, now=time.time() - settings.token_ttl_s - 5)
     with pytest.raises(TokenExpired, match="expired"):
         await authn.authenticate(f"Bearer {expired}")
-    other = Settings(jwt_secret="not-our-secret-not-our-secret-000")  # type: ignore[arg-type]
+    other = GatewayConfig(jwt_secret="not-our-secret-not-our-secret-000")  # type: ignore[arg-type]
     with pytest.raises(TokenInvalid, match="signature"):
         await authn.authenticate(f"Bearer {tokens.issue(user, other)}")
 
 
 async def test_role_comes_from_the_user_not_the_token(
-    authn: Authenticator, settings: Settings
+    authn: Authenticator, settings: GatewayConfig
 ) -> None:
     forged_role = tokens.issue({"id": "ana", "role": "admin"}, settings)
     principal = await authn.authenticate(f"Bearer {forged_role}")
@@ -88,7 +88,7 @@ async def test_role_comes_from_the_user_not_the_token(
 
 
 async def test_revocation_refuses_older_tokens_only(
-    authn: Authenticator, settings: Settings
+    authn: Authenticator, settings: GatewayConfig
 ) -> None:
     user = await authn.store.require_user("ana")
     old = tokens.issue(user, settings)
@@ -101,7 +101,7 @@ async def test_revocation_refuses_older_tokens_only(
 
 
 async def test_changes_by_another_process_apply_within_the_cache_window(
-    authn: Authenticator, users: UserStore, settings: Settings
+    authn: Authenticator, users: UserStore, settings: GatewayConfig
 ) -> None:
     token = f"Bearer {tokens.issue(await users.require_user('ana'), settings)}"
     await authn.authenticate(token)  # now cached
@@ -185,7 +185,7 @@ async def test_concurrent_cold_basic_runs_argon2_once(authn: Authenticator) -> N
     assert calls == ["secret-123"]
 
 
-async def test_a_cached_token_still_expires(authn: Authenticator, settings: Settings) -> None:
+async def test_a_cached_token_still_expires(authn: Authenticator, settings: GatewayConfig) -> None:
     """Verified claims are kept to skip the signature check, never past the token's ``exp``."""
     user = await authn.store.require_user("ana")
     # exp = floor(iat) + ttl: issued so that it expires about 1.5 s from now
@@ -199,7 +199,7 @@ async def test_a_cached_token_still_expires(authn: Authenticator, settings: Sett
 
 
 async def test_a_forged_token_is_not_taken_from_the_cache(
-    authn: Authenticator, settings: Settings
+    authn: Authenticator, settings: GatewayConfig
 ) -> None:
     """The cache is keyed by the whole token: changing its signature misses and fails."""
     user = await authn.store.require_user("ana")

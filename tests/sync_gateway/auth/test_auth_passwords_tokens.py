@@ -19,7 +19,7 @@ from sync_gateway.auth import tokens
 from sync_gateway.auth.cache import TTLCache
 from sync_gateway.auth.errors import TokenExpired, TokenInvalid, TokenMalformed
 from sync_gateway.auth.passwords import Passwords
-from sync_gateway.settings import Settings
+from sync_gateway.config import GatewayConfig
 
 # -- passwords -------------------------------------------------------------------------------
 
@@ -57,7 +57,7 @@ def test_hashes_are_salted_and_rehash_follows_parameters(passwords: Passwords) -
 USER = {"id": "ana", "role": "rep"}
 
 
-def test_issue_and_decode_round_trip(settings: Settings) -> None:
+def test_issue_and_decode_round_trip(settings: GatewayConfig) -> None:
     now = math.floor(time.time()) - 10 + 0.25  # the fraction survives: revocation needs it
     claims = tokens.decode(tokens.issue(USER, settings, now=now), settings)
     assert (claims.sub, claims.role, claims.iat) == ("ana", "rep", now)
@@ -65,11 +65,11 @@ def test_issue_and_decode_round_trip(settings: Settings) -> None:
     assert len(claims.jti) == 24
 
 
-def test_each_token_has_its_own_id(settings: Settings) -> None:
+def test_each_token_has_its_own_id(settings: GatewayConfig) -> None:
     assert tokens.issue(USER, settings) != tokens.issue(USER, settings)
 
 
-def test_expired_token(settings: Settings) -> None:
+def test_expired_token(settings: GatewayConfig) -> None:
     old = tokens.issue(USER, settings, now=1_000_000_000)
     with pytest.raises(TokenExpired, match="expired"):
         tokens.decode(old, settings)
@@ -83,16 +83,16 @@ def _tamper(token: str) -> str:
     return f"{header}.{forged}.{signature}"
 
 
-def test_tampered_and_foreign_tokens_are_invalid(settings: Settings) -> None:
+def test_tampered_and_foreign_tokens_are_invalid(settings: GatewayConfig) -> None:
     token = tokens.issue(USER, settings)
     with pytest.raises(TokenInvalid, match="signature"):
         tokens.decode(_tamper(token), settings)
-    other = Settings(jwt_secret="another-secret-another-secret-another")  # type: ignore[arg-type]
+    other = GatewayConfig(jwt_secret="another-secret-another-secret-another")  # type: ignore[arg-type]
     with pytest.raises(TokenInvalid, match="signature"):
         tokens.decode(tokens.issue(USER, other), settings)
 
 
-def test_other_algorithms_and_missing_claims_are_invalid(settings: Settings) -> None:
+def test_other_algorithms_and_missing_claims_are_invalid(settings: GatewayConfig) -> None:
     secret = settings.jwt_secret.get_secret_value()
     unsigned = jwt.encode({"sub": "ana"}, None, algorithm="none")
     with pytest.raises(TokenInvalid):
@@ -103,7 +103,7 @@ def test_other_algorithms_and_missing_claims_are_invalid(settings: Settings) -> 
 
 
 @pytest.mark.parametrize("garbage", ["", "abc", "a.b.c", "x" * 500, "ey.ey.ey"])
-def test_malformed_tokens(settings: Settings, garbage: str) -> None:
+def test_malformed_tokens(settings: GatewayConfig, garbage: str) -> None:
     with pytest.raises(TokenMalformed, match="malformed"):
         tokens.decode(garbage, settings)
 
@@ -114,7 +114,7 @@ def test_malformed_tokens(settings: Settings, garbage: str) -> None:
     role=st.sampled_from(["rep", "engineer", "manager", "backoffice", "admin"]),
 )
 def test_round_trip_property(user_id: str, role: str) -> None:
-    s = Settings(jwt_secret="prop-secret-prop-secret-prop-secret-00")  # type: ignore[arg-type]
+    s = GatewayConfig(jwt_secret="prop-secret-prop-secret-prop-secret-00")  # type: ignore[arg-type]
     claims = tokens.decode(tokens.issue({"id": user_id, "role": role}, s), s)
     assert (claims.sub, claims.role) == (user_id, role)
 

@@ -27,7 +27,9 @@ HOUR = 3600.0
 async def running(couch: CouchClient, dbs: Databases) -> AsyncIterator[Router]:
     await ensure_databases(couch, dbs)
     await couch.create_db(dbs.rep("alice"))
-    router = Router(couch, dbs, poll_interval_s=HOUR, rescan_interval_s=HOUR, heartbeat_ms=1000)
+    router = Router(
+        couch, dbs, on_event=None, poll_interval_s=HOUR, rescan_interval_s=HOUR, heartbeat_ms=1000
+    )
     task = asyncio.create_task(router.run())
     await wait_until(lambda: router.discovery is not None and router._started, timeout=30)
     yield router

@@ -199,7 +199,7 @@ async def test_a_restart_resumes_from_its_checkpoints_and_writes_nothing(
     await router.run_once()
     names = [seeded.master, seeded.orders, seeded.field, seeded.rep("alice"), seeded.rep("bob")]
     before = await update_seqs(couch, names)
-    again = Router(couch, seeded, page_size=50)
+    again = Router(couch, seeded, on_event=None, page_size=50)
     await again.run_once()
     assert await update_seqs(couch, names) == before
     assert again.state.shared[seeded.master].seq == router.state.shared[seeded.master].seq
@@ -213,7 +213,7 @@ async def test_a_router_killed_mid_fan_out_finishes_after_a_restart(
     for start in range(0, len(products), 500):
         await couch.bulk_docs(seeded.master, products[start : start + 500])
     alice = seeded.rep("alice")
-    first = Router(couch, seeded, page_size=100)
+    first = Router(couch, seeded, on_event=None, page_size=100)
     task = asyncio.create_task(first.run())
     await wait_until(lambda: _count(couch, alice, 300), timeout=60, interval=0.01)
     task.cancel()
@@ -222,7 +222,7 @@ async def test_a_router_killed_mid_fan_out_finishes_after_a_restart(
     assert partial < 3000, "the router finished before it could be killed"
 
     master_seq = (await couch.db_info(seeded.master))["update_seq"]
-    second = Router(couch, seeded, page_size=100)
+    second = Router(couch, seeded, on_event=None, page_size=100)
     await second.run_once()
     assert await live_ids(couch, alice) == ALICE_IDS | {p["_id"] for p in products}
     home = {r["id"]: r["value"]["rev"] for r in (await couch.all_docs(seeded.master))["rows"]}
@@ -281,6 +281,6 @@ async def test_a_document_deleted_at_home_while_the_router_was_down_is_deleted_f
     await couch.delete(seeded.master, "contact:kari", kari["_rev"])
     north = await couch.get(seeded.master, "territory:south")
     await couch.put(seeded.master, {**north, "rep_ids": ["carol", "alice"]})
-    await Router(couch, seeded, page_size=50).run_once()
+    await Router(couch, seeded, on_event=None, page_size=50).run_once()
     assert await live_ids(couch, seeded.rep("alice")) == (ALICE_IDS - {"contact:kari"}) | {
         "territory:south", "account:sor", "contact:sven", "price_list:south"}  # fmt: skip
