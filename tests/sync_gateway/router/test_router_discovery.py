@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from polling import wait_until
@@ -18,6 +19,7 @@ from mobile_schema import sample
 from sync_gateway.couch import CouchClient
 from sync_gateway.databases import Databases, ensure_databases
 from sync_gateway.router import Router
+from sync_gateway.router.checkpoints import Checkpoints
 from sync_gateway.router.discovery import offers_db_updates
 
 HOUR = 3600.0
@@ -80,3 +82,40 @@ async def test_db_updates_also_finds_a_new_rep_database(
     await wait_until(lambda: in_orders(couch, dbs, "order:b-1"), timeout=20, message="fan-in")
     status = running.status()["discovery"]
     assert status["connected"] and status["last_event_at"] is not None
+
+
+class CountingCheckpoints(Checkpoints):
+    """The router's checkpoint store, counting its reads (the I/O stays real)."""
+
+    loads = 0
+
+    async def load(self, source: str) -> Any:
+        self.loads += 1
+        return await super().load(source)
+
+
+async def test_a_takeover_whose_checkpoint_read_fails_is_retried(
+    couch: CouchClient, dbs: Databases, running: Router
+) -> None:
+    """A worker takes a bucket while the store does not answer it: the user's database is
+    still followed once the store is back (it used to stay unfollowed until the hourly sweep)."""
+    await running._let_go("alice")  # the bucket goes to another worker, then comes back
+    live = running.checkpoints
+    unreachable = CouchClient("http://127.0.0.1:9", timeout=1.0)  # nothing listens there
+    failing = CountingCheckpoints(unreachable, dbs.ops)
+    running.checkpoints = failing
+    running.retry_s = 0.1
+    adopting = asyncio.create_task(running._adopt("alice"))
+    try:
+        await wait_until(lambda: failing.loads >= 2, timeout=20, message="a second attempt")
+        assert not adopting.done()
+        running.checkpoints = live  # the store answers again
+        await wait_until(adopting.done, timeout=20, message="the takeover finished")
+        order = sample("order", **{"_id": "order:after"}, rep_id="alice", status="submitted")
+        await couch.put(dbs.rep("alice"), order)
+        await wait_until(
+            lambda: in_orders(couch, dbs, "order:after"), timeout=20, message="followed again"
+        )
+    finally:
+        adopting.cancel()
+        await unreachable.aclose()
