@@ -99,18 +99,24 @@ async def test_a_takeover_whose_checkpoint_read_fails_is_retried(
 ) -> None:
     """A worker takes a bucket while the store does not answer it: the user's database is
     still followed once the store is back (it used to stay unfollowed until the hourly sweep)."""
-    await running._let_go("alice")  # the bucket goes to another worker, then comes back
+    # the start's drain of alice done (it would read the checkpoint itself), then the bucket
+    # goes to another worker and comes back
+    await wait_until(lambda: not running.drains.draining, timeout=20, message="drains done")
+    await running._let_go("alice")
+    rep = running.state.rep("alice")
+    assert rep is not None and not rep.loaded
     live = running.checkpoints
     unreachable = CouchClient("http://127.0.0.1:9", timeout=1.0)  # nothing listens there
     failing = CountingCheckpoints(unreachable, dbs.ops)
-    running.checkpoints = failing
+    running.checkpoints = running.ctx.checkpoints = failing  # the takeover's and the drains'
     running.retry_s = 0.1
     adopting = asyncio.create_task(running._adopt("alice"))
     try:
-        await wait_until(lambda: failing.loads >= 2, timeout=20, message="a second attempt")
-        assert not adopting.done()
-        running.checkpoints = live  # the store answers again
+        await wait_until(lambda: failing.loads >= 3, timeout=20, message="attempts")
+        assert not adopting.done()  # still trying, not given up after the first failure
+        running.checkpoints = running.ctx.checkpoints = live  # the store answers again
         await wait_until(adopting.done, timeout=20, message="the takeover finished")
+        assert adopting.exception() is None
         order = sample("order", **{"_id": "order:after"}, rep_id="alice", status="submitted")
         await couch.put(dbs.rep("alice"), order)
         await wait_until(
