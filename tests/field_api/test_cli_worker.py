@@ -122,4 +122,4 @@ async def test_python_m_router_refuses_to_route_without_notifications(
 def test_a_router_must_be_told_whom_to_notify(couch: CouchClient, dbs: Databases) -> None:
     with pytest.raises(TypeError, match="on_event"):
         Router(couch, dbs)  # type: ignore[call-arg]
-    assert Router(couch, dbs, on_event=None).on_event is None  # "no one", said on purpose
+    assert Router(couch, dbs, on_event=None).emitter.on_event is None  # "no one", on purpose
