@@ -99,9 +99,17 @@ async def test_a_takeover_whose_checkpoint_read_fails_is_retried(
 ) -> None:
     """A worker takes a bucket while the store does not answer it: the user's database is
     still followed once the store is back (it used to stay unfollowed until the hourly sweep)."""
-    # the start's drain of alice done (it would read the checkpoint itself), then the bucket
-    # goes to another worker and comes back
-    await wait_until(lambda: not running.drains.draining, timeout=20, message="drains done")
+    # alice followed and every event so far handled (on CouchDB, _db_updates reports the
+    # database's creation late: it must not arrive in the middle), no drain in flight (it would
+    # read the checkpoint itself); then the bucket goes to another worker and comes back
+    first = sample("order", **{"_id": "order:before"}, rep_id="alice", status="submitted")
+    await couch.put(dbs.rep("alice"), first)
+    await wait_until(lambda: in_orders(couch, dbs, "order:before"), timeout=20, message="before")
+    await wait_until(
+        lambda: not running.drains.draining and not running._background,
+        timeout=20,
+        message="the router idle",
+    )
     await running._let_go("alice")
     rep = running.state.rep("alice")
     assert rep is not None and not rep.loaded
