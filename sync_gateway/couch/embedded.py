@@ -40,6 +40,7 @@ log = structlog.get_logger(__name__)
 
 ADMIN_USER = "fieldsync"
 CREDENTIALS_FILE = "admin-credentials.json"  # a "." in the name: never a database's folder
+LAUNCHER = Path(__file__).with_name("pouchdb_server.js")  # see its header
 
 
 class EmbeddedCouchError(RuntimeError):
@@ -107,7 +108,8 @@ class EmbeddedCouch:
         config = self.data_dir / "config.json"
         cmd = [
             "node",
-            str(script),
+            str(LAUNCHER),  # PouchDB Server less two costs that grow with the databases
+            str(self.node_modules),
             "--port",
             str(self.port),
             "--host",

@@ -1,4 +1,5 @@
-"""The embedded PouchDB Server: started, restarted when it dies, and its 401 mapped."""
+"""The embedded PouchDB Server: started, restarted when it dies, its 401 mapped, and its list of
+databases (kept between requests) true at once."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import pytest
 from polling import wait_until
 
 from sync_gateway.config import REPO_ROOT
-from sync_gateway.couch import CouchClient, CouchUnauthorized, CouchUnavailable
+from sync_gateway.couch import CouchClient, CouchNotFound, CouchUnauthorized, CouchUnavailable
 from sync_gateway.couch.embedded import EmbeddedCouch
+from sync_gateway.databases import Databases
 
 
 @pytest.fixture
@@ -73,3 +75,27 @@ async def test_killed_server_is_unavailable_then_back(private_server: EmbeddedCo
     )
     assert (await client.server_info())["version"]
     await client.aclose()
+
+
+async def test_databases_are_found_and_gone_the_moment_they_come_and_go(
+    couch: CouchClient, dbs: Databases
+) -> None:
+    """The server's list of databases (kept between requests by pouchdb_server.js) follows
+    every create and delete at once: a new database answers its first request, a deleted one
+    answers 404 and is not listed, the same name created again is empty. On CouchDB too."""
+    names = [dbs.rep(f"u{i}") for i in range(12)]
+    for name in names:
+        await couch.create_db(name)
+        await couch.put(name, {"_id": "doc", "n": 1})  # its first request after creation
+        assert (await couch.db_info(name))["doc_count"] == 1
+    listed = set(await couch.all_dbs())
+    assert set(names) <= listed
+    for name in names[::2]:
+        await couch.delete_db(name)
+        with pytest.raises(CouchNotFound):
+            await couch.db_info(name)
+    listed = set(await couch.all_dbs())
+    assert not set(names[::2]) & listed and set(names[1::2]) <= listed
+    await couch.create_db(names[0])
+    assert (await couch.db_info(names[0]))["doc_count"] == 0
+    assert await couch.get_or_none(names[0], "doc") is None
