@@ -37,6 +37,7 @@ import httpx
 import orjson
 
 from mobile_schema import sample
+from sync_gateway.snapshots.store import snapshot_doc_id
 
 from .common import Stack, couch_server, ratio_line, rss_mb, stack
 
@@ -109,6 +110,15 @@ async def settle_fan_in(
                 return elapsed
         await asyncio.sleep(0.02)
     raise RuntimeError(f"{user}'s orders did not reach fs_orders in {deadline_s} s")
+
+
+async def wait_for_snapshot(st: Stack, user: str, deadline_s: float) -> None:
+    started = time.perf_counter()
+    while time.perf_counter() - started < deadline_s:
+        if await st.couch.get_or_none(f"{st.prefix}fs_ops", snapshot_doc_id(user)):
+            return
+        await asyncio.sleep(0.5)
+    raise RuntimeError(f"no snapshot of {user}'s database in {deadline_s} s")
 
 
 async def scrape(st: Stack) -> dict[tuple[str, ...], tuple[float, float]]:
@@ -196,20 +206,41 @@ async def bench_pull(on: Stack, off: Stack, total: int, rounds: int) -> list[str
         targets.append((sync_url, headers))
     # the filled database's orders are the user's: let the router carry them in first
     await settle_fan_in(on, "bench", [d for d in docs if d["type"] == "order"], 300)
+    # and the snapshot builder build the new database's first snapshot (a phone meets the
+    # workers after that one build; during it, a plain pull shares the store with a full read)
+    await wait_for_snapshot(on, "bench", 300)
     await asyncio.sleep(5)
     direct_url = f"{on.couch_url}/{targets[0][0].rsplit('/', 1)[1]}"
     runs: dict[str, list[float]] = {"direct": [], "on": [], "off": []}
     urls = {"direct": (direct_url, None), "on": targets[0], "off": targets[1]}
+    during: dict[tuple[str, ...], list[float]] = {}  # the service's requests while it serves
     loads = [load()]
     for r in range(rounds):
         for way in ORDERS[r % len(ORDERS)]:
+            before = await scrape(on) if way == "on" else {}
             runs[way].append(await timed_pull(*urls[way], len(docs)))
+            if way == "on":
+                add(during, delta(before, await scrape(on)))
     loads.append(load())
     return [
         ratio_line(f"initial pull of {len(docs)} docs", runs["direct"], runs["on"], 1.10),
         ratio_line("  (gateway alone, no workers)", runs["direct"], runs["off"], 1.10),
         f"  {loads[0]} at the start, {loads[1]} at the end",
+        *pull_breakdown(during, rounds),
     ]
+
+
+def pull_breakdown(during: dict[tuple[str, ...], list[float]], rounds: int) -> list[str]:
+    """Per pull with the workers on: the CouchDB requests each actor sent meanwhile (what the
+    workers do while a phone pulls competes with it for the store)."""
+    lines = [f"  per pull with workers on (of {rounds}): CouchDB requests sent meanwhile, by actor"]
+    for (metric, actor, *what), (total, count) in sorted(during.items()):
+        if metric == "fieldsync_couch_request_seconds":
+            label = " ".join(what)
+            lines.append(
+                f"    {actor:<14}{label:<28}{count / rounds:8.1f}x {total * 1000 / rounds:9.1f} ms"
+            )
+    return lines
 
 
 # the order of the three ways in each round rotates, so no way always follows another's
