@@ -1,8 +1,10 @@
 """The embedded CouchDB: PouchDB Server (npm ``pouchdb-server``) as a supervised child process.
 
 Installed by ``make`` into ``couchdb_embedded/node_modules`` from the committed lock file. It is
-started on a free local port with its own data folder, waited for until ``GET /`` answers, and
-restarted on the same port and data if it dies (it is an old program with known crash bugs).
+started through ``pouchdb_server.js`` beside this file (PouchDB Server less two costs that grow
+with the number of databases; see its header), on a free local port with its own data folder,
+waited for until ``GET /`` answers, and restarted on the same port and data if it dies (it is
+an old program with known crash bugs).
 While it is down, :attr:`EmbeddedCouch.available` is false and the gateway answers 503.
 
 It is never in "admin party" (everyone an admin), and nothing else on the machine may use it:
