@@ -7,7 +7,9 @@ diagnosis. Embedded PouchDB Server by default, the CouchDB at ``COUCHDB_URL`` wh
 
 1. Initial pull of a 20,000-document user database (10k products, 2k accounts, 5k contacts,
    3k orders): fresh phones pull it straight from CouchDB, through the service, through the
-   gateway alone.
+   gateway alone. Timed once the router has carried the orders in and the snapshot builder
+   has built the database's first snapshot (one full read, done once per new database);
+   printed with it: the CouchDB requests each actor sent while the service served a pull.
 2. Push of 1,000 new orders from a phone (PouchDB's batches of 100) into a new user's database,
    the same three ways; then how long after the push ends the last order is in fs_orders
    (the router's fan-in), and where a pushed batch's time went: per batch, the service's own
