@@ -19,10 +19,12 @@ import statistics
 import time
 from typing import Any
 
+import httpx
+
 from mobile_schema import sample, utc_now
 
 from .common import Stack, stack
-from .gateway_sync import _longpoll
+from .gateway_sync import _longpoll, delta, scrape
 
 FAST = {"FIELDSYNC_ARGON2_TIME_COST": "1", "FIELDSYNC_ARGON2_MEMORY_KIB": "64"}
 
@@ -84,13 +86,20 @@ async def latency(st: Stack, n_users: int, tag: str) -> str:
                 conn[1].close()
                 return time.perf_counter() - written[user_id]
 
+    started = time.perf_counter()
     feeds = [asyncio.create_task(phone(u, p, t)) for u, p, t in users]
     await listening.wait()
-    # every feed waiting on the gateway, and its hub watching their databases (on PouchDB
-    # Server one continuous feed each: a thousand opening at once keep it busy for seconds,
-    # which phones connecting through a morning never do)
-    await asyncio.sleep(max(2.0, n_users / 100))
-
+    # every phone's feed open and waiting, and the store quiet again: a thousand phones
+    # connecting in the same second keep PouchDB Server busy for a while (each opens a watch on
+    # its database), which phones connecting through a morning never do. The time it took is
+    # printed: it is what such a burst costs.
+    await until(lambda: feeds_open(st, n_users), 600, "every feed to be open")
+    idle_from = await quiet(st)
+    connect_s = time.perf_counter() - started
+    idle_s = 5.0
+    await asyncio.sleep(idle_s)
+    before = await scrape(st)
+    t_start = time.perf_counter()
     for user_id, _, _ in users:
         doc = current[f"order:{user_id}"]
         written[user_id] = time.perf_counter()
@@ -102,6 +111,8 @@ async def latency(st: Stack, n_users: int, tag: str) -> str:
         )  # fmt: skip
         await asyncio.sleep(0.002)  # a busy back office, not one bulk write
     done, pending = await asyncio.wait(feeds, timeout=120)
+    busy_s = time.perf_counter() - t_start
+    after = await scrape(st)
     for task in pending:
         task.cancel()
     results = [t.result() for t in done if not t.exception()]
@@ -110,11 +121,68 @@ async def latency(st: Stack, n_users: int, tag: str) -> str:
     p90 = lat[max(0, int(len(lat) * 0.90) - 1)]
     p99 = lat[max(0, int(len(lat) * 0.99) - 1)]
     verdict = "ok" if p99 < 1.0 else "OVER THE BAR"
+    lines = [
+        f"  {n_users} phones connecting at once: every feed waiting, the store quiet, after"
+        f" {connect_s:.1f} s",
+        *requests_by_actor(delta(idle_from, before), idle_s, "feeds held, nothing written"),
+        *requests_by_actor(delta(before, after), busy_s, "confirmations until the last arrived"),
+    ]
     return (
-        f"back office -> live feed, {n_users:>5} users: {len(lat)}/{n_users} arrived, "
-        f"p50 {p50 * 1000:6.0f} ms, p90 {p90 * 1000:6.0f} ms, p99 {p99 * 1000:6.0f} ms, "
-        f"max {lat[-1] * 1000:6.0f} ms (bar p99 < 1000 ms) {verdict}"
+        "\n".join(lines)
+        + "\n"
+        + (
+            f"back office -> live feed, {n_users:>5} users: {len(lat)}/{n_users} arrived, "
+            f"p50 {p50 * 1000:6.0f} ms, p90 {p90 * 1000:6.0f} ms, p99 {p99 * 1000:6.0f} ms, "
+            f"max {lat[-1] * 1000:6.0f} ms (bar p99 < 1000 ms) {verdict}"
+        )
     )
+
+
+async def feeds_open(st: Stack, n: int) -> bool:
+    """Whether ``n`` longpolls are open on the gateway (``fieldsync_open_feeds``)."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        text = (await http.get(f"{st.gateway_url}/metrics")).text
+    for line in text.splitlines():
+        if line.startswith('fieldsync_open_feeds{feed="longpoll"}'):
+            return float(line.split()[-1]) >= n
+    return False
+
+
+async def quiet(st: Stack, per_s: float = 20.0) -> dict[tuple[str, ...], tuple[float, float]]:
+    """Wait until the service makes fewer than ``per_s`` store requests a second; the last
+    scrape."""
+    last = await scrape(st)
+    while True:
+        await asyncio.sleep(1.0)
+        now = await scrape(st)
+        made = sum(c for k, (_, c) in delta(last, now).items() if k[0].endswith("request_seconds"))
+        last = now
+        if made < per_s:
+            return now
+
+
+def requests_by_actor(
+    during: dict[tuple[str, ...], tuple[float, float]], seconds: float, what: str
+) -> list[str]:
+    """The service's CouchDB requests in a phase, per actor and operation: count, per second,
+    mean time (the hub's continuous feeds count when they end)."""
+    rows = sorted(
+        ((k[1], k[2], k[3], total, count) for k, (total, count) in during.items()
+         if k[0] == "fieldsync_couch_request_seconds"),
+        key=lambda r: -r[4],
+    )  # fmt: skip
+    by_op: dict[tuple[str, str], list[float]] = {}
+    for actor, op, db, total, count in rows:
+        slot = by_op.setdefault((actor, f"{op} {db}"), [0.0, 0.0])
+        slot[0] += total
+        slot[1] += count
+    out = [f"  {what} ({seconds:.1f} s): service -> store requests"]
+    for (actor, op), (total, count) in sorted(by_op.items(), key=lambda kv: -kv[1][1])[:14]:
+        out.append(
+            f"    {actor:<14} {op:<22} {count:7.0f}  {count / seconds:7.1f}/s"
+            f"  mean {total / count * 1000:6.1f} ms"
+        )
+    return out
 
 
 async def fill(st: Stack, n_docs: int) -> str:

@@ -17,7 +17,10 @@ every database it owns at a fixed, low rate (``worker.py``).
 - :class:`DbFeeds` (PouchDB Server, which has no ``_db_updates``): one continuous ``_changes``
   feed per watched database (the users this worker owns), as the change hub does for devices.
   Idle, a feed costs a heartbeat line every ``heartbeat_ms``, not a request; after a break it
-  resumes from its last row. It needs a client of its own with an unbounded pool.
+  resumes from its last row. It needs a client of its own with an unbounded pool. It passes
+  each row (``style=all_docs``) to ``on_write``, so the router can tell its own writes (its
+  copies, the notifications beside them) from a device's: a drain for them would read the
+  feed and find nothing to carry.
 
 ``detect()`` picks :class:`DbUpdates` when the server answers ``_db_updates``.
 """
@@ -27,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import structlog
@@ -36,7 +39,7 @@ from ..couch import CouchClient, CouchError, CouchNotFound
 
 log = structlog.get_logger(__name__)
 
-OnWrite = Callable[[str, bool], None]
+OnWrite = Callable[[str, bool, Mapping[str, Any] | None], None]  # db, created, row if known
 OnResync = Callable[[], None]
 
 
@@ -125,7 +128,7 @@ class DbUpdates:
                     kind = row.get("type")
                     if isinstance(name, str) and kind in ("updated", "created"):
                         self.last_event_at = time.time()
-                        self.on_write(name, kind == "created")
+                        self.on_write(name, kind == "created", None)
             except CouchError as exc:
                 self.failures += 1
                 log.warning("router_db_updates_failed", error=str(exc), failures=self.failures)
@@ -204,15 +207,15 @@ class DbFeeds:
         while True:
             try:
                 async for row in self.couch.changes_stream(
-                    db, since=since, heartbeat_ms=self.heartbeat_ms
+                    db, since=since, heartbeat_ms=self.heartbeat_ms, style="all_docs"
                 ):
                     since = row.get("seq", since)
-                    self.on_write(db, False)
+                    self.on_write(db, False, row)
             except CouchNotFound:
                 self._tasks.pop(db, None)
                 return  # the database was deleted: the rescan drops the user
             except CouchError as exc:
                 self.failures += 1
                 log.debug("router_watch_failed", db=db, error=str(exc))
-                self.on_write(db, False)  # a drain finds out whether anything was missed
+                self.on_write(db, False, None)  # a drain finds out whether anything was missed
             await asyncio.sleep(self.retry_s)

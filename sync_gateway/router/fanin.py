@@ -77,7 +77,8 @@ class FanIn:
         await self.settle.settle(db)  # a push still coming in is carried in once, at its end
         async with self._slots, rep.drain_lock:
             if not rep.loaded:  # first drain since this worker took the user
-                rep.resume(await ctx.checkpoints.load(db))
+                seq = await ctx.checkpoints.load(db)
+                rep.resume(seq, asyncio.get_running_loop().time())
             while ctx.ownership.owns(user_id):
                 try:
                     page = await ctx.couch.changes(

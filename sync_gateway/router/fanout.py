@@ -201,13 +201,15 @@ class FanOut:
                     await ctx.emitter.emit_now(
                         "order_changed", {"user_id": user_id, "doc": orders[doc_id]}
                     )
+                if ctx.ownership.owns(user_id):  # only the fan-in's owner reads the echoes
+                    # before the write: its row in the database's feed may come before the
+                    # answer, and must be known for the router's own (discovery passes it by)
+                    for doc in docs:
+                        rep.copied[doc["_id"]] = doc["_rev"]
                 errors = await ctx.copier.write(db, docs)
             except CouchNotFound:
                 await ctx.drop_user(user_id)
                 return
-            if ctx.ownership.owns(user_id):  # only the fan-in's owner reads the echoes
-                for doc in docs:
-                    rep.copied[doc["_id"]] = doc["_rev"]
         if errors:
             log.warning("router_copy_errors", db=db, errors=errors[:5], count=len(errors))
         ctx.emitter.written(db)

@@ -13,9 +13,11 @@
            db          ``rep_<user id>``
            seq         the last sequence of its feed finished; ``loaded`` once read from the
                        checkpoint (on the first drain after this worker took the user)
-           saved_at    when that sequence was last checkpointed (loop time)
-           copied      {doc id: rev}: revisions the router itself wrote there, until its feed
-                       shows them (that row is the router's echo, not a device's write)
+           saved_at    when that sequence was last checkpointed or read from the checkpoint
+                       (loop time)
+           copied      {doc id: rev}: revisions the router itself writes there, until its feed
+                       shows them (that row is the router's echo, not a device's write: the
+                       fan-in passes it by, and discovery starts no drain for it)
            drain_lock  one drain of its feed at a time
            write_lock  the router's writes into it one at a time, so a copy and a tombstone of
                        one document cannot overtake each other
@@ -30,7 +32,7 @@ under them. The memos are memos, not records: losing one costs a ``_revs_diff``,
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -84,10 +86,17 @@ class RepDb:
     drain_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    def resume(self, seq: Any) -> None:
-        """Continue the feed from ``seq`` (its checkpoint)."""
+    def resume(self, seq: Any, now: float = 0.0) -> None:
+        """Continue the feed from ``seq``, the checkpoint read at loop time ``now`` (it is what
+        is stored, so a page of echoes need not be checkpointed at once)."""
         self.seq = seq
         self.loaded = True
+        self.saved_at = now
+
+    def is_echo(self, row: Mapping[str, Any]) -> bool:
+        """Whether a feed row (``style=all_docs``) is only a revision the router copied."""
+        mine = self.copied.get(row["id"])
+        return mine is not None and [c["rev"] for c in row.get("changes", ())] == [mine]
 
     def release(self) -> None:
         """Another worker owns the feed now: forget its position and the echo memo."""
@@ -102,9 +111,9 @@ class RepDb:
             return rows
         kept = []
         for row in rows:
-            mine = self.copied.pop(row["id"], None)
-            if mine is None or [c["rev"] for c in row["changes"]] != [mine]:
+            if not self.is_echo(row):
                 kept.append(row)
+            self.copied.pop(row["id"], None)
         return kept
 
 

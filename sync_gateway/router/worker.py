@@ -64,11 +64,13 @@ a lagging one could apply an old territory decision after a newer one (docs/depl
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
 import structlog
+
+from mobile_schema import doc_type_of
 
 from ..couch import CouchClient, CouchError, CouchNotFound
 from ..databases import Databases, ensure_databases
@@ -83,8 +85,9 @@ from .fanin import FanIn
 from .fanout import FanOut
 from .leases import Change, LeaseLapsed, Ownership, SoleOwnership, bucket_of
 from .reconcile import Reconciler
+from .rules import FAN_IN_OWNER_FIELD
 from .settle import PushSettle
-from .state import RouterState
+from .state import RepDb, RouterState
 
 log = structlog.get_logger(__name__)
 
@@ -339,7 +342,8 @@ class Router:
             try:
                 async with rep.drain_lock:
                     if not rep.loaded:
-                        rep.resume(await self.checkpoints.load(rep.db))
+                        seq = await self.checkpoints.load(rep.db)
+                        rep.resume(seq, asyncio.get_running_loop().time())
                 break
             except CouchError as exc:
                 # a takeover comes when the store is busiest: give up and this user's
@@ -398,18 +402,26 @@ class Router:
         if rep is not None and self.discovery is not None and self.ownership.owns(user_id):
             self.discovery.watch(rep.db, rep.seq)
 
-    def _on_write(self, db: str, created: bool) -> None:
-        """The store reported a write to ``db`` (discovery)."""
+    def _on_write(self, db: str, created: bool, row: Mapping[str, Any] | None = None) -> None:
+        """The store reported a write to ``db`` (discovery; ``row`` when its feed showed it)."""
         user_id = self.dbs.user_of(db)
         if user_id is None:
             return
         for listener in self.write_listeners:
             listener(user_id)
-        if user_id in self.state.reps:
-            self.drains.mark(user_id)
+        rep = self.state.rep(user_id)
+        if rep is not None:
+            if row is None or self._for_fan_in(rep, row):
+                self.drains.mark(user_id)
         elif created and self._started:
             log.info("router_rep_db_found", user_id=user_id)
             self._spawn(self.add_user_db(user_id))
+
+    @staticmethod
+    def _for_fan_in(rep: RepDb, row: Mapping[str, Any]) -> bool:
+        """Whether a row of a rep database's feed may be a device's write for the fan-in: not
+        a kind that never travels back (a notification), nor only the router's own copy."""
+        return doc_type_of(str(row.get("id", ""))) in FAN_IN_OWNER_FIELD and not rep.is_echo(row)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

@@ -60,6 +60,44 @@ async def test_a_write_nobody_reports_reaches_fs_orders(
     assert running.status()["owned"] == 1
 
 
+async def test_the_routers_own_copy_starts_no_drain_and_a_device_leaf_beside_it_does(
+    couch: CouchClient, dbs: Databases, running: Router
+) -> None:
+    """On PouchDB Server the feed's rows say what was written: a drain for the router's own
+    copy would find nothing to carry, but one for a device's leaf beside it must run."""
+    if running.discovery is None or running.discovery.mode != "per-database":
+        pytest.skip("only per-database feeds show the rows (_db_updates names the database)")
+    marks: list[str] = []
+    mark = running.drains.mark
+
+    def counted(user_id: str) -> None:
+        marks.append(user_id)
+        mark(user_id)
+
+    running.drains.mark = counted  # type: ignore[method-assign]
+    rep_db = dbs.rep("alice")
+    order = sample("order", **{"_id": "order:bo-1"}, rep_id="alice", status="confirmed")
+    written = await couch.put(dbs.orders, order)  # the back office, fanned out to alice
+    await wait_until(
+        lambda: couch.get_or_none(rep_db, "order:bo-1"), timeout=20, message="the copy"
+    )
+    await asyncio.sleep(1.5)  # the feed's row for the copy has come (heartbeat 1 s)
+    assert marks == []
+    # a device's edit of an older state of it, straight into the rep database: a conflict
+    leaf = "d" * 32
+    parent = written["rev"].split("-", 1)[1]
+    device = {**order, "_rev": f"2-{leaf}", "notes": "typed offline"}
+    device["_revisions"] = {"start": 2, "ids": [leaf, parent]}
+    await couch.bulk_docs(rep_db, [device], new_edits=False)
+    await wait_until(lambda: marks == ["alice"], timeout=20, message="a drain for alice")
+
+    async def carried() -> bool:
+        doc = await couch.get(dbs.orders, "order:bo-1", params={"conflicts": "true"})
+        return f"2-{leaf}" in [doc["_rev"], *doc.get("_conflicts", [])]
+
+    await wait_until(carried, timeout=20, message="the device's leaf in fs_orders")
+
+
 async def is_couchdb3(couch: CouchClient) -> bool:
     info = await couch.server_info()
     return str(info.get("version", "")).startswith("3.") and await offers_db_updates(couch)

@@ -110,6 +110,26 @@ def test_an_echo_is_used_once_and_only_for_the_one_leaf_carried() -> None:
     assert feed.take_echo("order:1", ["2-a"]) is None
 
 
+def test_a_rep_row_is_an_echo_only_when_its_one_leaf_is_the_routers_copy() -> None:
+    rep = RouterState([]).add_rep("bob", "rep_bob")
+    rep.copied["order:1"] = "2-a"
+    echo = {"id": "order:1", "changes": [{"rev": "2-a"}]}
+    beside = {"id": "order:1", "changes": [{"rev": "2-a"}, {"rev": "2-b"}]}  # a device's leaf
+    assert rep.is_echo(echo)
+    assert not rep.is_echo(beside)
+    assert not rep.is_echo({"id": "order:1", "changes": [{"rev": "3-c"}]})
+    assert not rep.is_echo({"id": "order:2", "changes": [{"rev": "2-a"}]})
+    assert rep.copied == {"order:1": "2-a"}  # looking is not reading: the drain still finds it
+    assert rep.without_echoes([beside]) == [beside]
+    assert rep.copied == {}
+
+
+def test_a_checkpoint_read_counts_as_saved_then() -> None:
+    rep = RouterState([]).add_rep("bob", "rep_bob")
+    rep.resume(42, now=123.0)
+    assert (rep.seq, rep.loaded, rep.saved_at) == (42, True, 123.0)
+
+
 def test_releasing_a_rep_forgets_its_feed_but_keeps_its_locks() -> None:
     rep = RouterState([]).add_rep("bob", "rep_bob")
     rep.resume(42)
