@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from .couch import CouchClient, CouchUnavailable, db_path
-from .hub import ChangeHub, Subscription
+from .hub import ChangeHub, Mark, Subscription
 
 BATCH = 500
 MAX_TIMEOUT_MS = 60_000
@@ -233,16 +233,20 @@ class Feeds:
         yield head + b"\n]," + orjson.dumps(tail)[1:] + b"\n"
 
     async def longpoll(
-        self, db: str, req: FeedRequest, first: dict[str, Any]
+        self, db: str, req: FeedRequest, first: dict[str, Any], mark: Mark | None = None
     ) -> AsyncIterator[bytes]:
+        """Answer ``first`` if it has rows, else wait for a change and answer it; ``mark`` is
+        the hub's mark taken before ``first`` was read (then no second read is needed)."""
         if any(not hidden(r) for r in first["results"]) or req.limit == 0:
             async for chunk in self.normal(db, req, first):
                 yield chunk
             return
         since = first["last_seq"]
         deadline = time.monotonic() + req.timeout_ms / 1000
-        async with self.hub.subscribe(db, since) as sub:
-            changed = True  # read once after subscribing, so a change in between is not missed
+        async with self.hub.subscribe(db, since, mark) as sub:
+            # a change between the first read and the subscription must not be missed: the
+            # subscription counts from the mark taken before that read, else read once more
+            changed = sub.changed or not sub.from_mark
             while True:
                 if changed:
                     try:

@@ -14,6 +14,12 @@ all callers asking the same page at the same moment. The hub learns of changes t
 ``Subscription.wait(timeout)`` returns True when the database changed since the subscription
 began or since the last wake-up it reported, False on timeout. A spurious wake-up is harmless:
 the feed re-reads and finds nothing.
+
+A caller that read the database before subscribing passes the :meth:`ChangeHub.mark` taken
+before that read: the subscription then counts from it, so a change made after the read began
+wakes it at once and the caller need not read again (``Subscription.from_mark``). A mark is
+only taken while the database is already watched; without one the caller reads once after
+subscribing.
 """
 
 from __future__ import annotations
@@ -44,11 +50,18 @@ class _Watch:
     linger: asyncio.TimerHandle | None = None
 
 
+Mark = tuple[_Watch, int]  # a watch and its generation at a moment (ChangeHub.mark)
+
+
 class Subscription:
-    def __init__(self, watch: _Watch) -> None:
+    def __init__(self, watch: _Watch, mark: Mark | None = None) -> None:
         self._watch = watch
+        # counted from the mark when it is of this watch: every wake-up since was a change
+        self.from_mark = mark is not None and mark[0] is watch
+        seen = mark[1] if mark is not None and self.from_mark else watch.generation
+        # what the last wait() reported; True here: changed since the mark, read now
+        self.changed = seen != watch.generation
         self._seen = watch.generation
-        self.changed = False  # what the last wait() reported
 
     async def wait(self, timeout_s: float) -> bool:
         watch = self._watch
@@ -124,14 +137,24 @@ class ChangeHub:
         watch = self._watches.get(db)
         return watch is not None and watch.subscribers > 0
 
+    def mark(self, db: str) -> Mark | None:
+        """Where ``db``'s wake-ups stand now, if it is watched (see the module docstring)."""
+        watch = self._watches.get(db)
+        if watch is None or (not self.server_wide and (watch.task is None or watch.task.done())):
+            return None
+        return (watch, watch.generation)
+
     @property
     def watched(self) -> int:
         return len(self._watches)
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, db: str, since: object = "now") -> AsyncIterator[Subscription]:
+    async def subscribe(
+        self, db: str, since: object = "now", mark: Mark | None = None
+    ) -> AsyncIterator[Subscription]:
         """Wait for changes of ``db``; ``since`` is the sequence the caller has read up to, so
-        a change made before the per-database watch is in place still wakes it."""
+        a change made before the per-database watch is in place still wakes it; ``mark`` the
+        :meth:`mark` taken before that read."""
         watch = self._watches.get(db)
         if watch is None:
             watch = self._watches[db] = _Watch()
@@ -142,7 +165,7 @@ class ChangeHub:
         if not self.server_wide and (watch.task is None or watch.task.done()):
             watch.task = asyncio.create_task(self._watch_db(db, since), name=f"watch-{db}")
         try:
-            yield Subscription(watch)
+            yield Subscription(watch, mark)
         finally:
             watch.subscribers -= 1
             if watch.subscribers == 0:

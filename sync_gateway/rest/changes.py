@@ -44,9 +44,10 @@ async def changes(request: Request, ctx: SyncContext) -> Response:
             media,
             feed=req.feed,
         )
+    mark = feeds.hub.mark(ctx.db)  # before the read: a longpoll that waits need not read again
     first = await feeds.first_page(ctx.db, req)
     if req.feed == "longpoll":
-        return stream_response(request, feeds.longpoll(ctx.db, req, first), feed="longpoll")
+        return stream_response(request, feeds.longpoll(ctx.db, req, first, mark), feed="longpoll")
     if feeds.is_complete(req, first):
         # the usual replicator request (since + limit): one page, answered in one piece
         body = b"".join([chunk async for chunk in feeds.normal(ctx.db, req, first)])

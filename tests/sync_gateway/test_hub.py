@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
+from polling import wait_until
+
 from sync_gateway.couch import CouchClient
 from sync_gateway.hub import ChangeHub
 
@@ -95,3 +98,72 @@ async def test_a_broken_db_updates_feed_wakes_every_waiting_feed_when_it_resumes
         await hub.stop()
         await hub.couch.aclose()
         await runner.cleanup()
+
+
+async def test_a_subscription_counts_from_a_mark_of_its_own_watch_only() -> None:
+    hub = ChangeHub(CouchClient("http://127.0.0.1:9"))
+    hub.server_wide = True
+    assert hub.mark("db") is None  # not watched: no mark, the caller reads after subscribing
+    async with hub.subscribe("db") as holder:
+        quiet = hub.mark("db")
+        async with hub.subscribe("db", mark=quiet) as sub:
+            assert (sub.from_mark, sub.changed) == (True, False)
+        moved = hub.mark("db")
+        hub.notify("db")  # a change after the mark was taken (during the caller's read)
+        async with hub.subscribe("db", mark=moved) as sub:
+            assert (sub.from_mark, sub.changed) == (True, True)
+            assert await sub.wait(0.05) is False  # reported once, then counted from now
+        assert await holder.wait(0.05) is True
+    stale = hub.mark("db")
+    hub._drop("db", hub._watches["db"])  # the lingering watch is dropped; a new one begins
+    async with hub.subscribe("db", mark=stale) as sub:
+        assert (sub.from_mark, sub.changed) == (False, False)
+    await hub.stop()
+
+
+async def test_a_longpoll_on_a_watched_db_reads_once_before_it_waits_and_misses_nothing(
+    couch: CouchClient,
+) -> None:
+    """With the mark taken before its first read, a longpoll that finds nothing waits at once
+    (no second read), and a change made between that read and its wait still answers it."""
+    from sync_gateway.feeds import FeedRequest, Feeds
+
+    db = "hub_mark_db"
+    await couch.create_db(db)
+    hub = ChangeHub(couch)
+    await hub.start()
+    feeds = Feeds(couch, hub)
+    reads = 0
+    page = feeds.page
+
+    async def counted(*args: object, **kwargs: object) -> dict[str, object]:
+        nonlocal reads
+        reads += 1
+        return await page(*args, **kwargs)  # type: ignore[arg-type]
+
+    feeds.page = counted  # type: ignore[method-assign]
+    req = FeedRequest.parse({"feed": "longpoll", "timeout": "10000"})
+
+    async def poll(since: object, write_before_wait: str | None = None) -> dict[str, object]:
+        mark = hub.mark(db)
+        first = await feeds.first_page(db, FeedRequest(**{**req.__dict__, "since": since}))
+        if write_before_wait is not None:
+            await couch.put(db, {"_id": write_before_wait})
+            # the hub has heard of it before the longpoll subscribes
+            await wait_until(lambda: hub.mark(db) != mark, timeout=10, message="the wake-up")
+        chunks = [c async for c in feeds.longpoll(db, req, first, mark)]
+        return orjson.loads(b"".join(chunks).strip())
+
+    async with hub.subscribe(db):  # another device of the user holds a feed: db is watched
+        await asyncio.sleep(0.3)
+        asyncio.get_running_loop().call_later(
+            0.3, asyncio.ensure_future, couch.put(db, {"_id": "a"})
+        )
+        reads = 0
+        answer = await poll(0)
+        assert [r["id"] for r in answer["results"]] == ["a"]
+        assert reads == 2  # the first page, and the one after the wake-up: none in between
+        answer = await poll(answer["last_seq"], write_before_wait="b")
+        assert [r["id"] for r in answer["results"]] == ["b"]
+    await hub.stop()
+    await couch.delete_db(db)
