@@ -8,7 +8,8 @@ database within one round of requests.
 Each page (:meth:`FanOut.drain`):
 
 1. the winning revisions update the assignment index, which yields the membership delta;
-2. every changed document is copied (all leaves, ``_revs_diff`` first, ``new_edits=false``)
+2. every changed document is copied (all leaves, ``_revs_diff`` first, ``new_edits=false``;
+   the page's revisions are read once, ``_bulk_get`` beside the users' ``_revs_diff``)
    to the users it targets (a deletion also to those who had it), except to the user whose
    push the row only echoes (the fan-in just carried that revision in from them:
    ``SharedFeed.echoes``). An fs_orders revision is announced (``order_changed``) before it
@@ -159,10 +160,24 @@ class FanOut:
                     plan.setdefault(user_id, {})[doc_id] = revs
             if source == ctx.dbs.orders and not is_deleted:
                 orders[doc_id] = doc
+        # the page's revisions are read once for every user, beside the users' _revs_diff
+        # (what a user turns out to have is not copied; a failed read is retried per user)
         cache: dict[tuple[str, str], Any] = {}
-        await asyncio.gather(
-            *(self._copy_to(u, source, revs, deleted, cache, orders) for u, revs in plan.items())
-        )
+        every = {i: r for revs in plan.values() for i, r in revs.items()}
+        read = asyncio.ensure_future(ctx.copier.fetch(source, every, cache)) if every else None
+        try:
+            await asyncio.gather(
+                *(
+                    self._copy_to(u, source, revs, deleted, cache, orders, read)
+                    for u, revs in plan.items()
+                )
+            )
+        finally:
+            if read is not None and not read.done():
+                read.cancel()
+            if read is not None:
+                with contextlib.suppress(asyncio.CancelledError, CouchError):
+                    await read
         await self._apply_delta(delta)
         feed.pending = None
 
@@ -174,6 +189,7 @@ class FanOut:
         deleted: set[str],
         cache: dict[tuple[str, str], Any],
         orders: Mapping[str, dict[str, Any]],
+        read: asyncio.Future[Any] | None = None,
     ) -> None:
         ctx = self.ctx
         rep = ctx.state.rep(user_id)
@@ -193,6 +209,9 @@ class FanOut:
                 missing = await ctx.copier.missing(db, wanted)
                 if not missing:
                     return
+                if read is not None:
+                    with contextlib.suppress(CouchError):
+                        await asyncio.shield(read)  # the page's read: fills ``cache``
                 docs = await ctx.copier.fetch(source, missing, cache)
                 docs = [d for d in docs if allowed(d["_id"])]
                 # notify before the copy: a crash in between re-copies and re-notifies (the

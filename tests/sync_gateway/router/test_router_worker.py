@@ -46,6 +46,33 @@ async def test_fan_out_gives_each_user_exactly_their_documents(
         assert there["_rev"] == home["_rev"]
 
 
+def bulk_gets_of(kind: str) -> float:
+    """How many ``_bulk_get`` this process sent to a database of ``kind`` (any actor)."""
+    from sync_gateway.work import COUCH_REQUESTS
+
+    return sum(
+        s.value
+        for metric in COUCH_REQUESTS.collect()
+        for s in metric.samples
+        if s.name.endswith("_count") and s.labels["op"] == "_bulk_get"
+        and s.labels["db"] == kind
+    )  # fmt: skip
+
+
+async def test_a_page_is_read_once_for_every_user_it_goes_to(
+    couch: CouchClient, seeded: Databases, router: Router
+) -> None:
+    await router.run_once()
+    before = bulk_gets_of("master")
+    products = [sample("product", **{"_id": f"product:p-{n}"}) for n in range(5)]
+    await couch.bulk_docs(seeded.master, products)
+    await router.run_once()
+    for user in ("alice", "bob"):  # products go to everyone
+        for product in products:
+            assert await couch.get_or_none(seeded.rep(user), product["_id"]) is not None
+    assert bulk_gets_of("master") - before == 1  # one page: one read, not one per user
+
+
 async def test_losing_and_regaining_a_territory(
     couch: CouchClient, seeded: Databases, router: Router, events: Events
 ) -> None:
