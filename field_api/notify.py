@@ -39,6 +39,7 @@ from sync_gateway.work import acting_as
 
 Stop = Callable[[], Awaitable[None]]
 LISTING_VIEW = "notifications-listing"  # Services.views_ready: the outbox listing's view
+BETWEEN_POLLS_S = 5.0  # a feed that ended this recently is most likely being asked again
 
 
 async def start(
@@ -73,6 +74,15 @@ def db_written(notifier: Notifier, dbs: Databases, live: LiveFeeds | None) -> Ca
     """The router's ``on_db_written``: wake live feeds, and send a debounced data-only "sync
     now" push when the user has no live feed open (e.g. a price list changed overnight)."""
     background: set[asyncio.Task[Any]] = set()
+    rechecks: set[str] = set()  # users whose feed had just ended: looked at again shortly
+
+    def hint(user_id: str) -> None:
+        rechecks.discard(user_id)
+        event = notifier.sync_now_hint(user_id)
+        if event is not None:
+            task = asyncio.create_task(notifier.enqueue([event]))
+            background.add(task)
+            task.add_done_callback(background.discard)
 
     def written(db: str) -> None:
         if live is not None:
@@ -80,11 +90,14 @@ def db_written(notifier: Notifier, dbs: Databases, live: LiveFeeds | None) -> Ca
         user_id = dbs.user_of(db)
         if user_id is None:
             return
-        event = notifier.sync_now_hint(user_id)
-        if event is not None:
-            task = asyncio.create_task(notifier.enqueue([event]))
-            background.add(task)
-            task.add_done_callback(background.discard)
+        if live is not None and live.left_within(db, BETWEEN_POLLS_S):
+            # a phone between two longpolls is connected: it reads the change on its next
+            # one. Asked again later, so a phone that really went away still gets its push.
+            if user_id not in rechecks:
+                rechecks.add(user_id)
+                asyncio.get_running_loop().call_later(BETWEEN_POLLS_S, hint, user_id)
+            return
+        hint(user_id)
 
     return written
 

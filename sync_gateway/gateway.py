@@ -62,6 +62,10 @@ class LiveFeeds(Protocol):
     def has_subscribers(self, db: str) -> bool:
         """Whether a live feed of ``db`` is open in this process."""
 
+    def left_within(self, db: str, seconds: float) -> bool:
+        """Whether no feed of ``db`` is open but the last one ended less than ``seconds`` ago
+        (a longpoll just answered, most likely asked again at once)."""
+
 
 class SnapshotWants(Protocol):
     """The snapshot builder (snapshots/builder.py) as ``GET /sync/{db}/_snapshot`` sees it."""

@@ -46,6 +46,7 @@ class _Watch:
     generation: int = 0
     event: asyncio.Event = field(default_factory=asyncio.Event)
     subscribers: int = 0
+    left_at: float = 0.0  # loop time the last subscriber left
     task: asyncio.Task[None] | None = None
     linger: asyncio.TimerHandle | None = None
 
@@ -137,6 +138,13 @@ class ChangeHub:
         watch = self._watches.get(db)
         return watch is not None and watch.subscribers > 0
 
+    def left_within(self, db: str, seconds: float) -> bool:
+        """Whether no live feed of ``db`` is open but the last one ended under ``seconds`` ago."""
+        watch = self._watches.get(db)
+        if watch is None or watch.subscribers > 0 or not watch.left_at:
+            return False
+        return asyncio.get_running_loop().time() - watch.left_at < seconds
+
     def mark(self, db: str) -> Mark | None:
         """Where ``db``'s wake-ups stand now, if it is watched (see the module docstring)."""
         watch = self._watches.get(db)
@@ -170,6 +178,7 @@ class ChangeHub:
             watch.subscribers -= 1
             if watch.subscribers == 0:
                 loop = asyncio.get_running_loop()
+                watch.left_at = loop.time()
                 watch.linger = loop.call_later(WATCH_LINGER_S, self._drop, db, watch)
 
     def _drop(self, db: str, watch: _Watch) -> None:

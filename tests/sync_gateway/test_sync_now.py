@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
+import httpx
 from polling import wait_until
 from support.world import World
 
+from field_api.notify import BETWEEN_POLLS_S
 from mobile_schema import sample
 from notifications.events import SYNC_NOW_WINDOW_S
 
@@ -46,3 +49,40 @@ async def test_a_catalog_change_wakes_a_phone_with_no_live_feed(world: World) ->
     same_window = int(time.time()) // SYNC_NOW_WINDOW_S == window
     # one hint per user and window (a window boundary between the changes allows a second)
     assert len(await sync_now_entries(world, "alice")) == (1 if same_window else 2)
+
+
+async def longpoll(world: World, user: str, timeout_ms: int) -> httpx.Response:
+    async with world.http(user) as http:
+        sync_path = "/sync/" + str(world.users[user].sync_url).split("/sync/")[1]
+        return await http.get(
+            f"{sync_path}/_changes",
+            params={"feed": "longpoll", "since": "now", "timeout": str(timeout_ms)},
+        )
+
+
+async def test_a_phone_between_two_longpolls_gets_none_and_one_gone_gets_it_a_moment_later(
+    world: World,
+) -> None:
+    """A change that lands while a phone is between two longpolls is read on its next one: no
+    push. The same change for a phone that does not poll again is pushed, BETWEEN_POLLS_S on."""
+    rep = world.dbs.rep("alice")
+    await longpoll(world, "alice", 1000)  # answered (empty): alice is between two polls
+    await world.couch.put(world.dbs.master, sample("product", **{"_id": "product:B-1"}))
+    await wait_until(
+        lambda: world.couch.get_or_none(rep, "product:B-1"), timeout=30, message="product B-1"
+    )
+    again = asyncio.create_task(longpoll(world, "alice", 20_000))  # her next poll
+    await asyncio.sleep(BETWEEN_POLLS_S + 1.5)
+    assert await sync_now_entries(world, "alice") == []
+    again.cancel()
+    await asyncio.gather(again, return_exceptions=True)
+
+    await longpoll(world, "alice", 1000)  # and now she goes away
+    await world.couch.put(world.dbs.master, sample("product", **{"_id": "product:B-2"}))
+    await wait_until(
+        lambda: world.couch.get_or_none(rep, "product:B-2"), timeout=30, message="product B-2"
+    )
+    entries = await wait_until(
+        lambda: sync_now_entries(world, "alice"), timeout=30, message="a sync-now push for alice"
+    )
+    assert len(entries) == 1
