@@ -99,3 +99,44 @@ async def test_databases_are_found_and_gone_the_moment_they_come_and_go(
     await couch.create_db(names[0])
     assert (await couch.db_info(names[0]))["doc_count"] == 0
     assert await couch.get_or_none(names[0], "doc") is None
+
+
+async def test_views_answer_as_couchdb_does(
+    couch: CouchClient, dbs: Databases
+) -> None:
+    """pouchdb_server.js compiles a view's map and reduce functions once (pouchdb-mapreduce
+    compiled a script per document): the answers are CouchDB's, helpers and errors included,
+    and the index follows later writes. On CouchDB too."""
+    db = dbs.rep("views")
+    await couch.create_db(db)
+    docs = [{"_id": f"d{i}", "k": i % 3, "v": i, "tags": ["a", "b"][: i % 3]} for i in range(9)]
+    docs.append({"_id": "odd", "k": "x"})  # no v: the map throws for it, the rest is indexed
+    await couch.bulk_docs(db, docs)
+    await couch.put(db, {
+        "_id": "_design/t",
+        "views": {
+            "by_k": {"map": "function (doc) { if (doc.v === undefined) throw new Error('no v');"
+                            " emit(doc.k, isArray(doc.tags) ? doc.tags.length : -1); }",
+                     "reduce": "_sum"},
+            "count": {"map": "function (doc) { if (doc.v !== undefined) emit(doc.k, doc.v); }",
+                      "reduce": "_count"},
+            "stats": {"map": "function (doc) { if (doc.v !== undefined) emit(null, doc.v); }",
+                      "reduce": "_stats"},
+            "custom": {"map": "function (doc) { if (doc.v !== undefined) emit(doc.k, doc.v); }",
+                       "reduce": "function (keys, values, rereduce) { return sum(values) * 2; }"},
+            "mutates": {"map": "function (doc) { doc.v = 'changed'; emit(doc._id, doc.v); }"},
+        },
+    })  # fmt: skip
+    rows = await couch.view(db, "t", "by_k", group=True)
+    assert rows == [{"key": 0, "value": 0}, {"key": 1, "value": 3}, {"key": 2, "value": 6}]
+    assert (await couch.view(db, "t", "count", reduce=True))[0]["value"] == 9
+    stats = (await couch.view(db, "t", "stats"))[0]["value"]
+    assert (stats["sum"], stats["count"], stats["min"], stats["max"]) == (36, 9, 0, 8)
+    assert stats["sumsqr"] == sum(i * i for i in range(9))
+    assert (await couch.view(db, "t", "custom", group=True))[1] == {"key": 1, "value": 24}
+    # a map function gets its own copy: the stored document is untouched
+    assert (await couch.view(db, "t", "mutates", keys=["d4"]))[0]["value"] == "changed"
+    assert (await couch.get(db, "d4"))["v"] == 4
+    await couch.put(db, {"_id": "d9", "k": 1, "v": 9, "tags": ["a"]})  # indexed on the next query
+    rows = await couch.view(db, "t", "by_k", group=True)
+    assert rows[1] == {"key": 1, "value": 4}
