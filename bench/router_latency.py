@@ -89,11 +89,15 @@ async def latency(st: Stack, n_users: int, tag: str) -> str:
     started = time.perf_counter()
     feeds = [asyncio.create_task(phone(u, p, t)) for u, p, t in users]
     await listening.wait()
+
     # every phone's feed open and waiting, and the store quiet again: a thousand phones
     # connecting in the same second keep PouchDB Server busy for a while (each opens a watch on
     # its database), which phones connecting through a morning never do. The time it took is
     # printed: it is what such a burst costs.
-    await until(lambda: feeds_open(st, n_users), 600, "every feed to be open")
+    async def all_open() -> bool:  # a phone whose feed failed is reported below, not awaited
+        return await feeds_open(st, n_users - sum(t.done() for t in feeds))
+
+    await until(all_open, 600, "every feed to be open")
     idle_from = await quiet(st)
     connect_s = time.perf_counter() - started
     idle_s = 5.0
@@ -115,6 +119,7 @@ async def latency(st: Stack, n_users: int, tag: str) -> str:
     after = await scrape(st)
     for task in pending:
         task.cancel()
+    failed = [t.exception() for t in done if t.exception()]
     results = [t.result() for t in done if not t.exception()]
     lat = sorted(x for x in results if isinstance(x, float) and x == x)
     p50 = statistics.median(lat)
@@ -122,6 +127,7 @@ async def latency(st: Stack, n_users: int, tag: str) -> str:
     p99 = lat[max(0, int(len(lat) * 0.99) - 1)]
     verdict = "ok" if p99 < 1.0 else "OVER THE BAR"
     lines = [
+        *([f"  {len(failed)} phones' feeds failed, the first: {failed[0]!r}"] if failed else []),
         f"  {n_users} phones connecting at once: every feed waiting, the store quiet, after"
         f" {connect_s:.1f} s",
         *requests_by_actor(delta(idle_from, before), idle_s, "feeds held, nothing written"),
