@@ -71,23 +71,33 @@ async def latency(st: Stack, n_users: int, tag: str) -> str:
     listening = asyncio.Event()
     count = 0
 
-    async def phone(user_id: str, path: str, token: str) -> float:
-        """A connected phone's live feed: longpoll, and the next one, until the order comes."""
+    async def phone(user_id: str, path: str, token: str, arrived: asyncio.Future[float]) -> None:
+        """A connected phone's live feed: longpoll, and the next one; it stays connected after
+        its order came, as a phone does (one that went away would be sent a push)."""
         nonlocal count
         since: Any = seqs[user_id]
         conn = None
         count += 1
         if count == len(users):
             listening.set()
-        while True:
-            body, conn = await _longpoll(host, int(port), path, token, since, conn)
-            since = body["last_seq"]
-            if any(r["id"] == f"order:{user_id}" for r in body["results"]):
+        try:
+            while True:
+                body, conn = await _longpoll(host, int(port), path, token, since, conn)
+                since = body["last_seq"]
+                if any(r["id"] == f"order:{user_id}" for r in body["results"]):
+                    arrived.set_result(time.perf_counter() - written[user_id])
+        except Exception as exc:
+            if not arrived.done():
+                arrived.set_exception(exc)
+            raise
+        finally:
+            if conn is not None:
                 conn[1].close()
-                return time.perf_counter() - written[user_id]
 
     started = time.perf_counter()
-    feeds = [asyncio.create_task(phone(u, p, t)) for u, p, t in users]
+    loop = asyncio.get_running_loop()
+    arrivals = [loop.create_future() for _ in users]
+    feeds = [asyncio.create_task(phone(*u, a)) for u, a in zip(users, arrivals, strict=True)]
     await listening.wait()
 
     # every phone's feed open and waiting, and the store quiet again: a thousand phones
@@ -114,11 +124,12 @@ async def latency(st: Stack, n_users: int, tag: str) -> str:
              "updated_by": "backoffice"},
         )  # fmt: skip
         await asyncio.sleep(0.002)  # a busy back office, not one bulk write
-    done, pending = await asyncio.wait(feeds, timeout=120)
+    done, _ = await asyncio.wait(arrivals, timeout=120)
     busy_s = time.perf_counter() - t_start
     after = await scrape(st)
-    for task in pending:
+    for task in feeds:
         task.cancel()
+    await asyncio.gather(*feeds, return_exceptions=True)
     failed = [t.exception() for t in done if t.exception()]
     results = [t.result() for t in done if not t.exception()]
     lat = sorted(x for x in results if isinstance(x, float) and x == x)
