@@ -47,7 +47,7 @@ from .settle import PushSettle
 
 log = structlog.get_logger(__name__)
 
-ECHO_CHECKPOINT_S: Final = 10.0
+ECHO_CHECKPOINT_S: Final = 60.0  # a page of nothing to carry: a checkpoint at most this often
 SKIP: Final = "skip"  # a fan-in refusal that is nobody's attack (see fan_in_refusal)
 
 
