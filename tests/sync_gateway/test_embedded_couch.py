@@ -101,9 +101,7 @@ async def test_databases_are_found_and_gone_the_moment_they_come_and_go(
     assert await couch.get_or_none(names[0], "doc") is None
 
 
-async def test_views_answer_as_couchdb_does(
-    couch: CouchClient, dbs: Databases
-) -> None:
+async def test_views_answer_as_couchdb_does(couch: CouchClient, dbs: Databases) -> None:
     """pouchdb_server.js compiles a view's map and reduce functions once (pouchdb-mapreduce
     compiled a script per document): the answers are CouchDB's, helpers and errors included,
     and the index follows later writes. On CouchDB too."""
