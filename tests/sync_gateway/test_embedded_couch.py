@@ -121,8 +121,10 @@ async def test_views_answer_as_couchdb_does(couch: CouchClient, dbs: Databases) 
             "stats": {"map": "function (doc) { if (doc.v !== undefined) emit(null, doc.v); }",
                       "reduce": "_stats"},
             "custom": {"map": "function (doc) { if (doc.v !== undefined) emit(doc.k, doc.v); }",
-                       "reduce": "function (keys, values, rereduce) { return sum(values) * 2; }"},
-            "mutates": {"map": "function (doc) { doc.v = 'changed'; emit(doc._id, doc.v); }"},
+                       "reduce": "function (keys, values, rereduce) {"
+                                 " return rereduce ? sum(values) : sum(values) * 2; }"},
+            "mutates": {"map": "function (doc) { try { doc.v = 'changed'; } catch (e) {}"
+                                " emit(doc._id, null); }"},
         },
     })  # fmt: skip
     rows = await couch.view(db, "t", "by_k", group=True)
@@ -132,8 +134,8 @@ async def test_views_answer_as_couchdb_does(couch: CouchClient, dbs: Databases) 
     assert (stats["sum"], stats["count"], stats["min"], stats["max"]) == (36, 9, 0, 8)
     assert stats["sumsqr"] == sum(i * i for i in range(9))
     assert (await couch.view(db, "t", "custom", group=True))[1] == {"key": 1, "value": 24}
-    # a map function gets its own copy: the stored document is untouched
-    assert (await couch.view(db, "t", "mutates", keys=["d4"]))[0]["value"] == "changed"
+    # a map function that writes to its document (CouchDB freezes it) leaves the stored one be
+    assert len(await couch.view(db, "t", "mutates", keys=["d4"])) == 1
     assert (await couch.get(db, "d4"))["v"] == 4
     await couch.put(db, {"_id": "d9", "k": 1, "v": 9, "tags": ["a"]})  # indexed on the next query
     rows = await couch.view(db, "t", "by_k", group=True)
